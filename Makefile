@@ -1,0 +1,24 @@
+# The two commands of the README. Both set everything up first.
+.PHONY: run test setup bench clean
+
+VENV := .venv
+SETUP_STAMP := $(VENV)/.setup-done
+
+$(SETUP_STAMP): pyproject.toml tools/setup.sh
+	bash tools/setup.sh
+	touch $@
+
+setup: $(SETUP_STAMP)
+
+run: setup
+	$(VENV)/bin/xiaodian db init
+	$(VENV)/bin/xiaodian chat
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+bench: setup
+	$(VENV)/bin/python bench/intents.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,81 @@
+"""The assistant's view of the knowledge base: one snapshot plus its matcher.
+
+Edge module: it reads the database. Everything it hands on (matcher,
+answers, facts) is pure and immutable, so a reload simply swaps the
+snapshot and turns in flight keep the one they started with.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from sqlalchemy.engine import Engine
+
+from assistant.answers import Answer, CustomerFacts, compose
+from intents import IntentMatcher, MatchResult, Slots, extract_slots
+from knowledge_base import queries
+from knowledge_base.models import SERVICE_TZ
+from knowledge_base.queries import KnowledgeSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One understood utterance and the answer to it."""
+
+    match: MatchResult
+    slots: Slots
+    answer: Answer | None  # None when out of scope and no `none` intent exists
+    account: queries.AccountFacts | None
+
+
+class Knowledge:
+    def __init__(self, engine: Engine, region: str = "jiangsu") -> None:
+        self.engine = engine
+        self.region = region
+        self._lock = threading.Lock()
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-read intents, tariffs and halls; rebuild the matcher (no restart needed)."""
+        snapshot = queries.load_snapshot(self.engine, self.region)
+        matcher = IntentMatcher(snapshot.specs)
+        with self._lock:
+            self._snapshot, self._matcher = snapshot, matcher
+
+    @property
+    def snapshot(self) -> KnowledgeSnapshot:
+        return self._snapshot
+
+    @property
+    def matcher(self) -> IntentMatcher:
+        return self._matcher
+
+    def customer_facts(self, account_number: str | None, today: date) -> CustomerFacts:
+        if not account_number:
+            return CustomerFacts()
+        account = queries.find_account(self.engine, account_number)
+        if account is None:
+            return CustomerFacts()
+        return CustomerFacts(
+            account=account,
+            bills=queries.bills_of(self.engine, account.number),
+            outages=queries.outages_in(self.engine, account.area, datetime.combine(today, time(), tzinfo=SERVICE_TZ)),
+        )
+
+    def ask(self, text: str, account_number: str | None = None, today: date | None = None) -> Reply:
+        """Understand one utterance and answer it, personally when the account is known."""
+        today = today or date.today()
+        snapshot, matcher = self._snapshot, self._matcher
+        match = matcher.match(text)
+        slots = extract_slots(match.normalized, today)
+        facts = self.customer_facts(account_number or slots.account, today)
+        intent = snapshot.answers.get(match.intent)
+        region = facts.account.region if facts.account else self.region
+        category = facts.account.category if facts.account else "residential"
+        answer = None
+        if intent is not None:
+            answer = compose(intent, facts, snapshot.tariff_for(region, category),
+                             snapshot.hall_for(facts.account.area if facts.account else None), slots, today)
+        return Reply(match, slots, answer, facts.account)

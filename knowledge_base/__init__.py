@@ -1,0 +1,1 @@
+"""The knowledge base: SQLModel tables, seed data (YAML), tariff maths, queries."""

@@ -1,0 +1,112 @@
+"""Database tables. Money is integer fen; prices are decimal strings (exact)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+# Wall-clock times customers hear (outages, due dates) are China Standard Time;
+# the database stores every moment as aware UTC.
+SERVICE_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Intent(SQLModel, table=True):
+    """An FAQ intent: how customers say it and how 小电 answers.
+
+    Answers are templates; ``{field}`` names are filled from the account and
+    the knowledge base (see ``assistant.answers``). The ``*_spoken`` variants
+    are read aloud when the display text would not sound right; when empty
+    the display text is spoken.
+    """
+
+    id: str = Field(primary_key=True, max_length=64)
+    title: str
+    description: str = ""
+    examples: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    answer_display: str
+    answer_spoken: str | None = None
+    answer_account_display: str | None = None
+    answer_account_spoken: str | None = None
+    action: str
+    needs_account: bool = False
+    enabled: bool = True
+    # "seed" rows follow the shipped YAML; once an admin edits a row it becomes
+    # "admin" and later seeding leaves it alone.
+    origin: str = "seed"
+    version: int = 1  # bumped on every edit, for optimistic concurrency
+    updated_at: datetime = Field(default_factory=utc_now)
+
+
+class Tariff(SQLModel, table=True):
+    """Residential (or other category) tariff of one region.
+
+    ``tiers`` is a list of {"upto_month": int | null, "upto_year": int | null,
+    "price": "0.5283"}, lowest tier first, the last one open-ended.
+    ``peak_valley`` is null or {"periods": [{"name", "start", "end", "price"}],
+    "tier_surcharges": ["0", "0.05", "0.30"]}.
+    """
+
+    __table_args__ = (UniqueConstraint("region", "category"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    region: str = Field(index=True)
+    region_name: str
+    category: str = "residential"
+    tiers: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    peak_valley: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    source: str = ""
+
+
+class ServiceHall(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    region: str = "jiangsu"
+    area: str = Field(index=True)
+    address: str
+    hours: str
+    phone: str
+    demo: bool = True
+
+
+class Account(SQLModel, table=True):
+    number: str = Field(primary_key=True, min_length=10, max_length=10)  # 户号
+    holder: str
+    phone: str
+    address: str
+    area: str = Field(index=True)
+    region: str = "jiangsu"
+    category: str = "residential"
+    balance_fen: int = 0  # prepaid balance
+    demo: bool = False
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class Bill(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("account_number", "month"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_number: str = Field(foreign_key="account.number", index=True)
+    month: str  # YYYY-MM
+    kwh: int
+    amount_fen: int
+    due_date: date
+    paid_at: datetime | None = None
+
+
+class PlannedOutage(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    area: str = Field(index=True)
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    demo: bool = False

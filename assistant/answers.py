@@ -8,7 +8,7 @@ the slots; this module only decides which template applies and what each
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from assistant import formatting
@@ -128,6 +128,11 @@ def compose(intent: IntentAnswers, facts: CustomerFacts, tariff: TariffTable | N
             spoken, _ = render(intent.account_spoken or intent.account_display, fields)
             return Answer(display, spoken, personal=True)
         if slots.month is not None and any(name.startswith("bill_") for name in missing):
+            if slots.month == f"{today.year:04d}-{today.month:02d}" and facts.bills:
+                # This month's bill comes out next month: say so, then read the latest one.
+                latest = compose(intent, facts, tariff, hall, replace(slots, month=None), today)
+                note = "这个月的电费还没出账。"
+                return Answer(note + latest.display, note + latest.spoken, personal=True)
             text = f"抱歉，没有查到您{formatting.month_label(slots.month, today)}的电费账单。"
             return Answer(text, text, personal=True, missing=missing)
     display, missing = render(intent.display, fields)

@@ -46,7 +46,8 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = _t2s.convert(text)
     text = _DROP_PATTERN.sub("", text)
-    text = _FILLER_PATTERN.sub("", text)
+    # A filler alone is an answer (嗯 = yes, 啊 = what?), so keep it when nothing else is said.
+    text = _FILLER_PATTERN.sub("", text) or text
     text = chinese_numerals_to_digits(text)
     text = _LONE_DOTS.sub("", text)
     return text[:MAX_INPUT_CHARS]

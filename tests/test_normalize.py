@@ -1,0 +1,56 @@
+import pytest
+
+from intents.normalize import MAX_INPUT_CHARS, normalize
+from intents.numerals import chinese_numerals_to_digits
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("我 要 交 电费", "我要交电费"),  # recogniser spacing
+        ("嗯，那个，我想交电费啊！", "我想交电费"),  # fillers and punctuation
+        ("我要繳電費", "我要缴电费"),  # traditional to simplified
+        ("電錶壞了", "电表坏了"),
+        ("ＡＢＣ１２３", "abc123"),  # full-width to half-width
+        ("查一下余额", "查一下余额"),  # 额 is not a filler
+        ("这个月电费", "这个月电费"),  # 这个 is not a filler
+    ],
+)
+def test_normalize(raw: str, expected: str) -> None:
+    assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("二百五十", "250"),
+        ("三百五", "350"),
+        ("一千", "1000"),
+        ("十二月", "12月"),
+        ("一千零五", "1005"),
+        ("两万三", "23000"),
+        ("二十五度", "25度"),
+        ("一百二十八元五角", "128元5角"),
+        ("一点五度", "1.5度"),
+        ("三二零一零零零零零一", "3201000001"),  # a 户号 read digit by digit
+        ("幺三八零零零零零零零一", "13800000001"),
+        ("两个月", "2个月"),
+        ("我选三", "我选3"),
+    ],
+)
+def test_chinese_numerals(raw: str, expected: str) -> None:
+    assert chinese_numerals_to_digits(raw) == expected
+
+
+@pytest.mark.parametrize("phrase", ["再说一遍", "查一下", "说慢一点", "万一停电了", "一直没电", "一样的"])
+def test_words_with_numerals_that_are_not_numbers_stay(phrase: str) -> None:
+    assert chinese_numerals_to_digits(phrase) == phrase
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\x00\x07\x1b\x7f", "😀🔥⚡", "。，！？"])
+def test_meaningless_input_normalises_to_empty(raw: str) -> None:
+    assert normalize(raw) == ""
+
+
+def test_long_input_is_cut() -> None:
+    assert len(normalize("电" * 10_000)) == MAX_INPUT_CHARS

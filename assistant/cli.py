@@ -15,8 +15,10 @@ app = typer.Typer(help="小电：供电服务语音助手", no_args_is_help=True
                   pretty_exceptions_enable=False)
 db_app = typer.Typer(help="数据库", no_args_is_help=True)
 intents_app = typer.Typer(help="意图", no_args_is_help=True)
+models_app = typer.Typer(help="语音模型", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(intents_app, name="intents")
+app.add_typer(models_app, name="models")
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -65,18 +67,164 @@ def _match_record(match, slots) -> dict[str, object]:  # type: ignore[no-untyped
 
 @app.command()
 def ask(
-    text: str = typer.Argument(..., help="客户说的话"),
+    text: Optional[str] = typer.Argument(None, help="客户说的话（或用 --audio 给一段录音）"),
     account: Optional[str] = typer.Option(None, "--account", "-a", help="户号（10位）"),
+    audio: Optional[Path] = typer.Option(None, "--audio", help="WAV 录音：识别、匹配、回答"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="回答语音写到这个 WAV（默认：录音旁的 .answer.wav）"),
+    engine: Optional[str] = typer.Option(None, "--engine", help="whisper 或 vosk（默认按设置）"),
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
 ) -> None:
-    """Answer one question: intent, confidence and the answer text."""
-    reply = _knowledge().ask(text, account)
+    """Answer one question (text, or a recording with --audio): intent, confidence, answer."""
+    if (text is None) == (audio is None):
+        raise typer.BadParameter("请给一句话，或者用 --audio 给一段录音（二选一）。")
+    knowledge = _knowledge()
+    transcript = None
+    if audio is not None:
+        transcript = _transcribe_or_exit(audio, engine)
+        text = transcript.text
+    assert text is not None
+    reply = knowledge.ask(text, account)
     answer = reply.answer.display if reply.answer else ""
+    record: dict[str, object] = {**_match_record(reply.match, reply.slots), "answer": answer}
+    if audio is not None and transcript is not None:
+        target = out or audio.with_suffix(".answer.wav")
+        spoken = reply.answer.spoken if reply.answer else answer
+        target.write_bytes(_speaker().speak(spoken, _voice_settings()).wav_bytes())
+        record.update(transcript=transcript.text, asr_confidence=transcript.confidence,
+                      seconds_decode=transcript.seconds_decode, answer_wav=str(target))
     if as_json:
-        typer.echo(json.dumps({**_match_record(reply.match, reply.slots), "answer": answer}, ensure_ascii=False))
+        typer.echo(json.dumps(record, ensure_ascii=False))
         return
+    if transcript is not None:
+        typer.echo(f"听到：{transcript.text}")
     typer.echo(f"意图：{reply.match.intent}（置信度 {reply.match.confidence:.2f}，{reply.match.decision}）")
     typer.echo(f"回答：{answer}")
+    if "answer_wav" in record:
+        typer.echo(f"语音：{record['answer_wav']}")
+
+
+def _voice_settings():  # type: ignore[no-untyped-def]
+    from assistant.speech.voice import VoiceSettings
+
+    settings = get_settings()
+    return VoiceSettings(rate=settings.voice_rate, volume=settings.voice_volume)
+
+
+def _speaker():  # type: ignore[no-untyped-def]
+    from assistant.speech.tts import EspeakPinyinVoice, Speaker
+
+    return Speaker(EspeakPinyinVoice(), get_settings().speech_cache_dir)
+
+
+def _fail(message: str) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(2)
+
+
+def _transcribe_or_exit(path: Path, engine: Optional[str]):  # type: ignore[no-untyped-def]
+    from assistant.speech.audio import AudioError, read_wav
+    from assistant.speech.engines import load_recognizer
+    from assistant.speech.models import ModelError
+
+    try:
+        recognizer = load_recognizer(get_settings(), engine)
+        return recognizer.transcribe(read_wav(path))
+    except (AudioError, ModelError) as error:
+        _fail(f"{path}: {error}")
+
+
+@app.command()
+def transcribe(
+    files: list[Path] = typer.Argument(..., help="WAV 文件"),
+    engine: Optional[str] = typer.Option(None, "--engine", help="whisper 或 vosk（默认按设置）"),
+    as_json: bool = typer.Option(False, "--json", help="每个文件输出一行 JSON"),
+) -> None:
+    """Transcribe WAV files, one line per file."""
+    from assistant.speech.audio import AudioError, read_wav
+    from assistant.speech.engines import load_recognizer
+    from assistant.speech.models import ModelError
+
+    try:
+        recognizer = load_recognizer(get_settings(), engine)
+    except ModelError as error:
+        _fail(str(error))
+    failed = False
+    for path in files:
+        try:
+            result = recognizer.transcribe(read_wav(path))
+            record = {"file": str(path), "text": result.text, "seconds_audio": result.seconds_audio,
+                      "seconds_decode": result.seconds_decode}
+        except AudioError as error:
+            failed = True
+            record = {"file": str(path), "text": "", "error": str(error)}
+        if as_json:
+            typer.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            typer.echo(f"{path}\t{record.get('text') or record.get('error')}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def say(
+    text: str = typer.Argument(..., help="要说的话"),
+    out: Path = typer.Option(..., "--out", "-o", help="输出 WAV 文件"),
+    rate_8k: bool = typer.Option(False, "--rate-8k", help="8 kHz（电话线路）；默认 16 kHz"),
+) -> None:
+    """Speak Chinese text into a WAV file with the offline voice."""
+    from assistant.speech.audio import AudioError
+
+    try:
+        audio = _speaker().speak(text, _voice_settings(), rate=8000 if rate_8k else 16000)
+    except AudioError as error:
+        _fail(str(error))
+    out.write_bytes(audio.wav_bytes())
+    typer.echo(f"{out}（{audio.seconds:.1f} 秒，{audio.rate} Hz）")
+
+
+@models_app.command("add-vosk")
+def models_add_vosk(
+    path: Path = typer.Argument(..., help="Vosk 模型文件夹或 zip，例如 vosk-model-small-cn-0.22.zip"),
+    language: str = typer.Option("zh", "--language", help="模型语言（zh 为普通话）"),
+    name: Optional[str] = typer.Option(None, "--name", help="登记名（默认取文件夹名）"),
+) -> None:
+    """Check a Vosk model and register it in the data folder."""
+    from assistant.speech.models import ModelError, add_vosk_model
+
+    try:
+        model = add_vosk_model(path, get_settings().data_dir, language=language, name=name)
+    except ModelError as error:
+        _fail(str(error))
+    typer.echo(f"已登记 Vosk 模型 {model.name}（{model.language}，{model.size_bytes // 1_000_000} MB）：{model.path}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered models and the engine that `auto` would use."""
+    from assistant.speech.engines import chosen_engine
+    from assistant.speech.models import registered_vosk_models
+
+    settings = get_settings()
+    for model in registered_vosk_models(settings.data_dir):
+        typer.echo(f"vosk\t{model.name}\t{model.language}\t{model.path}")
+    typer.echo(f"当前识别引擎：{chosen_engine(settings)}")
+
+
+@models_app.command("prepare")
+def models_prepare() -> None:
+    """Assemble and verify the Whisper model, then load the chosen recogniser once."""
+    from assistant.speech.engines import chosen_engine, load_recognizer
+    from assistant.speech.models import ModelError
+    from assistant.speech.whisper_engine import assemble_whisper_base
+
+    settings = get_settings()
+    try:
+        folder = assemble_whisper_base(settings.data_dir)
+        recognizer = load_recognizer(settings)
+    except ModelError as error:
+        _fail(str(error))
+    typer.echo(f"Whisper 模型：{folder}（已校验）")
+    typer.echo(f"语音识别就绪：{chosen_engine(settings)}，加载 {getattr(recognizer, 'load_seconds', 0):.1f} 秒")
 
 
 @intents_app.command("match")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -15,6 +16,27 @@ class Settings(BaseSettings):
     # Empty means SQLite in the data folder; set e.g. postgresql+psycopg://... for PostgreSQL.
     database_url: str = ""
     region: str = "jiangsu"
+
+    # Speech recognition: "auto" uses a registered Mandarin Vosk model when
+    # there is one, else Whisper (which installs from PyPI and always works).
+    asr_engine: Literal["auto", "whisper", "vosk"] = "auto"
+    whisper_beam_size: int = 1
+    asr_threads: int = 2
+    vosk_grammar: bool = False  # restrict Vosk to the knowledge base's words
+    # End-pointing: elderly speakers pause mid-sentence.
+    end_silence_s: float = 1.2
+    max_utterance_s: float = 15.0
+    # Voice
+    voice_rate: int = 130
+    voice_volume: float = 1.0
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def speech_cache_dir(self) -> Path:
+        return self.data_dir / "speech-cache"
 
     @property
     def resolved_database_url(self) -> str:

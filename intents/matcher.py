@@ -24,7 +24,7 @@ from rapidfuzz.distance import LCSseq
 from scipy import sparse
 
 from intents.normalize import normalize
-from intents.phonetic import sound_key
+from intents.phonetic import phone_key, sound_key
 from intents.spec import OUT_OF_SCOPE, IntentSpec
 
 # Any number stands for any number (300度 ~ 500度), except a lone 1: 一度电 is "per kWh".
@@ -69,6 +69,9 @@ class MatcherConfig:
     beta: float = 2.0
     # A sound-only match (homophone) is slightly weaker evidence than characters.
     sound_weight: float = 0.95
+    # Matching initials and finals separately catches half-misheard syllables
+    # (是的 → 试灯) but also chance likeness, so it counts for less.
+    phone_weight: float = 0.85
     # Share of the intent-vocabulary score (IDF-weighted characters, syllables and
     # their pairs, order ignored) beside the closest example's subsequence score.
     bag_weight: float = 0.5
@@ -138,6 +141,8 @@ class IntentMatcher:
                     keywords.append(_Keyword(index, keyword, sound_key(keyword)))
         self._example_chars = example_chars
         self._example_sounds = [sound_key(e) for e in example_chars]
+        self._example_phones = [phone_key(e) for e in example_chars]
+        self._example_phone_lengths = np.asarray([len(p) for p in self._example_phones], dtype=np.float32)
         self._build_bag(example_owner)
         self._example_owner = np.asarray(example_owner, dtype=np.intp)
         self._example_lengths = np.asarray([len(e) for e in example_chars], dtype=np.float32)
@@ -212,7 +217,13 @@ class IntentMatcher:
             process.cdist([sound], self._example_sounds, scorer=LCSseq.similarity, dtype=np.int32, workers=1)[0],
             np.float32(len(sound)),
         )
-        example_score = np.maximum(char_score, sound_score * config.sound_weight)
+        phones = phone_key(key)
+        common_phones = process.cdist([phones], self._example_phones, scorer=LCSseq.similarity, dtype=np.int32,
+                                      workers=1)[0]
+        phone_score = self._fbeta_of(common_phones / self._example_phone_lengths,
+                                     common_phones / np.float32(max(1, len(phones))))
+        example_score = np.maximum(np.maximum(char_score, sound_score * config.sound_weight),
+                                   phone_score * config.phone_weight)
         closest_example = np.zeros(len(self.specs), dtype=np.float32)
         np.maximum.at(closest_example, self._example_owner, example_score)
         intent_score = (1 - config.bag_weight) * closest_example + config.bag_weight * self._bag_scores(key, sound)

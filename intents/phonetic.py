@@ -64,3 +64,33 @@ def _symbol(token: str) -> str:
 def sound_key(text: str) -> str:
     """One symbol per folded syllable: equal keys mean the texts sound alike."""
     return "".join(_symbol(token if token.startswith("#") else fold(token)) for token in syllables(text))
+
+
+_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z", "c",
+             "s", "y", "w")
+
+
+def _split_syllable(syllable: str) -> tuple[str, str]:
+    for initial in _INITIALS:
+        if syllable.startswith(initial) and len(syllable) > len(initial):
+            return initial, syllable[len(initial):]
+    return "", syllable
+
+
+@lru_cache(maxsize=8192)
+def phone_key(text: str) -> str:
+    """Like ``sound_key`` but one symbol per initial and per final.
+
+    A recogniser that gets half a syllable wrong (是的 → 试灯: shi de → shi
+    deng) still shares most of these symbols with what was said.
+    """
+    symbols: list[str] = []
+    for token in syllables(text):
+        if token.startswith("#"):
+            symbols.append(_symbol(token))
+            continue
+        initial, final = _split_syllable(fold(token))
+        if initial:
+            symbols.append(_symbol("<" + initial))
+        symbols.append(_symbol(">" + final))
+    return "".join(symbols)

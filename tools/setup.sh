@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-EXTRAS="${XIAODIAN_EXTRAS:-test}"
-APT_PACKAGES=(${XIAODIAN_APT_PACKAGES:-})
+EXTRAS="${XIAODIAN_EXTRAS:-speech,test}"
+# espeak-ng: the offline voice behind pyttsx3; libportaudio2: sounddevice (kiosk microphone).
+APT_PACKAGES=(espeak-ng libportaudio2 ${XIAODIAN_EXTRA_APT_PACKAGES:-})
 
 need_apt=()
 for package in "${APT_PACKAGES[@]}"; do

@@ -1,0 +1,166 @@
+"""Voice activity detection and end-pointing, tuned for elderly speakers.
+
+Pure numpy. A frame is *voiced* when it is loud enough above the noise
+floor and tonal (low spectral flatness): vowels are tonal, coughs, clicks
+and hiss are not, so a cough never starts or extends an utterance. An
+utterance ends after ``end_silence_s`` without voice (1.2 s by default: old
+people pause mid-sentence) or at ``max_utterance_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assistant.speech.audio import Audio
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    frame_ms: int = 30
+    end_silence_s: float = 1.2  # pause that ends an utterance
+    max_utterance_s: float = 15.0
+    min_voiced_s: float = 0.12  # less voiced sound than this is a noise, not speech
+    margin_db: float = 12.0  # voiced frames are this far above the noise floor
+    absolute_floor_dbfs: float = -50.0  # and never quieter than this
+    max_flatness: float = 0.45  # spectral flatness above this is noise-like
+    pad_s: float = 0.25  # kept around speech when trimming
+
+
+def _frames(samples: np.ndarray, frame: int) -> np.ndarray:
+    usable = len(samples) - len(samples) % frame
+    return samples[:usable].astype(np.float32).reshape(-1, frame) / 32768.0
+
+
+def frame_features(samples: np.ndarray, rate: int, frame_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: level in dBFS and spectral flatness (0 tonal … 1 white noise)."""
+    frames = _frames(samples, max(1, rate * frame_ms // 1000))
+    if len(frames) == 0:
+        return np.zeros(0), np.zeros(0)
+    level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-10)
+    spectrum = np.abs(np.fft.rfft(frames * np.hanning(frames.shape[1]), axis=1)) ** 2 + 1e-12
+    # Speech energy sits below 4 kHz; the flatness of that band tells voice from noise.
+    band = spectrum[:, 1 : max(2, spectrum.shape[1] * 4000 // (rate // 2))]
+    flatness = np.exp(np.mean(np.log(band), axis=1)) / np.mean(band, axis=1)
+    return level, flatness
+
+
+def voiced_frames(audio: Audio, config: EndpointConfig = EndpointConfig(), noise_floor_db: float | None = None) -> np.ndarray:
+    level, flatness = frame_features(audio.samples, audio.rate, config.frame_ms)
+    if len(level) == 0:
+        return np.zeros(0, dtype=bool)
+    floor = noise_floor_db if noise_floor_db is not None else float(np.percentile(level, 10))
+    threshold = max(floor + config.margin_db, config.absolute_floor_dbfs)
+    return (level > threshold) & (flatness < config.max_flatness)
+
+
+def speech_span(audio: Audio, config: EndpointConfig = EndpointConfig()) -> tuple[float, float] | None:
+    """(start, end) in seconds of the speech in a whole recording, or None if there is none.
+
+    Voiced runs separated by less than ``end_silence_s`` belong together; runs
+    with less than ``min_voiced_s`` of voice (a cough, a knock) are ignored.
+    """
+    voiced = voiced_frames(audio, config)
+    frame_s = config.frame_ms / 1000
+    gap_frames = int(config.end_silence_s / frame_s)
+    groups: list[list[int]] = []
+    for index in np.flatnonzero(voiced):
+        if groups and index - groups[-1][-1] <= gap_frames:
+            groups[-1].append(int(index))
+        else:
+            groups.append([int(index)])
+    speech = [g for g in groups if len(g) * frame_s >= config.min_voiced_s]
+    if not speech:
+        return None
+    return speech[0][0] * frame_s, (speech[-1][-1] + 1) * frame_s
+
+
+def trim_to_speech(audio: Audio, config: EndpointConfig = EndpointConfig()) -> Audio | None:
+    """The speech with a little padding, capped at ``max_utterance_s``; None when silent."""
+    span = speech_span(audio, config)
+    if span is None:
+        return None
+    start = max(0.0, span[0] - config.pad_s)
+    end = min(audio.seconds, span[1] + config.pad_s, start + config.max_utterance_s)
+    samples = audio.samples[int(start * audio.rate) : int(end * audio.rate)]
+    return Audio(samples, audio.rate, audio.truncated or span[1] - span[0] > config.max_utterance_s)
+
+
+@dataclass
+class Endpointer:
+    """Streaming end-pointing for live audio (microphone, phone line).
+
+    Feed chunks as they arrive; ``feed`` returns the finished utterance once
+    the speaker has been quiet for ``end_silence_s`` (or talked for
+    ``max_utterance_s``). The noise floor follows the room: it is the
+    quietest recent level, so a noisy hall raises the bar.
+    """
+
+    rate: int
+    config: EndpointConfig = field(default_factory=EndpointConfig)
+    _pending: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
+    _utterance: list[np.ndarray] = field(default_factory=list)
+    _recent_levels: list[float] = field(default_factory=list)
+    _voiced_s: float = 0.0
+    _silence_s: float = 0.0
+    _length_s: float = 0.0
+
+    @property
+    def in_speech(self) -> bool:
+        return self._voiced_s >= self.config.min_voiced_s
+
+    def feed(self, audio: Audio) -> Audio | None:
+        """Add a chunk; the complete utterance when it has just ended, else None."""
+        chunk = audio.to(self.rate).samples
+        frame = self.rate * self.config.frame_ms // 1000
+        self._pending = np.concatenate([self._pending, chunk])
+        usable = len(self._pending) - len(self._pending) % frame
+        frames, self._pending = self._pending[:usable], self._pending[usable:]
+        frame_s = self.config.frame_ms / 1000
+        for start in range(0, len(frames), frame):
+            finished = self._step(frames[start : start + frame], frame_s)
+            if finished is not None:
+                self._pending = np.concatenate([frames[start + frame :], self._pending])
+                return finished
+        return None
+
+    def _step(self, frame: np.ndarray, frame_s: float) -> Audio | None:
+        level, flatness = frame_features(frame, self.rate, self.config.frame_ms)
+        self._recent_levels = (self._recent_levels + [float(level[0])])[-200:]  # about 6 s of history
+        floor = float(np.percentile(self._recent_levels, 10))
+        voiced = bool(level[0] > max(floor + self.config.margin_db, self.config.absolute_floor_dbfs)
+                      and flatness[0] < self.config.max_flatness)
+        if voiced:
+            self._voiced_s += frame_s
+            self._silence_s = 0.0
+        elif self._utterance:
+            self._silence_s += frame_s
+        if voiced or self._utterance:
+            self._utterance.append(frame)
+            self._length_s += frame_s
+        if not self._utterance:
+            return None
+        if self._silence_s >= self.config.end_silence_s and not self.in_speech:
+            self._reset()  # only a cough or a knock: forget it
+            return None
+        if (self.in_speech and self._silence_s >= self.config.end_silence_s) or self._length_s >= self.config.max_utterance_s:
+            return self.flush()
+        return None
+
+    def flush(self) -> Audio | None:
+        """End of input: whatever speech was collected, trimmed; None if none."""
+        if not self._utterance or not self.in_speech:
+            self._reset()
+            return None
+        samples = np.concatenate(self._utterance)
+        truncated = self._length_s >= self.config.max_utterance_s
+        self._reset()
+        trailing = int(max(0.0, self.config.end_silence_s - self.config.pad_s) * self.rate)
+        if trailing and len(samples) > trailing:
+            samples = samples[:-trailing]
+        return Audio(samples, self.rate, truncated)
+
+    def _reset(self) -> None:
+        self._utterance = []
+        self._voiced_s = self._silence_s = self._length_s = 0.0

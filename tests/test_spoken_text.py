@@ -20,6 +20,7 @@ from assistant.speech.spoken_text import group_identifier, read_money, to_spoken
     ("1,000元", "一千元"),
     ("¥86.50", "八十六元五角"),
     ("128.50 元", "一百二十八元五角"),
+    ("１２８．５０元", "一百二十八元五角"),
 ])
 def test_money_is_said_in_yuan_jiao_fen(shown: str, said: str) -> None:
     assert to_spoken(shown) == said
@@ -114,6 +115,7 @@ def test_dates(shown: str, said: str) -> None:
     ("15%", "百分之十五"),
     ("0.5%", "百分之零点五"),
     ("１５％", "百分之十五"),
+    ("٣٣个", "三十三个"),
     ("3个", "三个"),
     ("2个", "两个"),
     ("第2个", "第二个"),

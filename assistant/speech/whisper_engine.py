@@ -54,18 +54,19 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def assemble_whisper_base(data_dir: Path) -> Path:
+def assemble_whisper_base(data_dir: Path, part_dirs: tuple[Path, Path] | None = None) -> Path:
     """Join the two halves into ``data_dir/models/whisper-base`` once; verify; return the folder.
 
     A marker file records the verified hash, so later starts only check the
-    size instead of hashing 145 MB again.
+    size instead of hashing 145 MB again. ``part_dirs`` defaults to the
+    installed packages' data folders.
     """
     target = data_dir / "models" / "whisper-base"
     model, marker = target / "model.bin", target / "model.bin.sha256"
     if (model.exists() and marker.exists() and model.stat().st_size == MODEL_BYTES
             and marker.read_text().strip() == MODEL_SHA256 and all((target / f).exists() for f in _SIDE_FILES)):
         return target
-    part1, part2 = (_package_data(p) for p in _PART_PACKAGES)
+    part1, part2 = part_dirs or tuple(_package_data(p) for p in _PART_PACKAGES)
     target.mkdir(parents=True, exist_ok=True)
     partial = target / f"model.bin.{os.getpid()}.tmp"
     digest = hashlib.sha256()

@@ -12,6 +12,7 @@ setup: $(SETUP_STAMP)
 
 run: setup
 	$(VENV)/bin/xiaodian db init
+	$(VENV)/bin/xiaodian models prepare
 	$(VENV)/bin/xiaodian chat
 
 test: setup
@@ -19,6 +20,7 @@ test: setup
 
 bench: setup
 	$(VENV)/bin/python bench/intents.py
+	$(VENV)/bin/python bench/speech.py
 
 clean:
 	rm -rf $(VENV) var

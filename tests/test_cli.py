@@ -63,3 +63,47 @@ def test_chat_reads_a_scripted_conversation(cli_env: dict[str, str]) -> None:
     replies = [line for line in result.stdout.splitlines() if line.startswith("小电：")]
     assert len(replies) == 3
     assert "128.50元" in replies[0] and "再见" in replies[2]
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "audio"
+
+
+def test_transcribe_json_lines(cli_env: dict[str, str], tmp_path: Path) -> None:
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF....WAVEjunk")
+    result = run(["transcribe", str(FIXTURES / "16k" / "a01.wav"), str(broken), "--json"], cli_env)
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records[0]["file"].endswith("a01.wav") and records[0]["text"]
+    assert records[0]["seconds_audio"] > 0.5 and records[0]["seconds_decode"] > 0
+    assert records[1]["text"] == "" and "WAV" in records[1]["error"]
+    assert result.returncode == 1  # one file failed, and the caller is told
+
+
+def test_say_writes_a_wav_at_both_rates(cli_env: dict[str, str], tmp_path: Path) -> None:
+    import wave
+
+    for flag, rate in (([], 16000), (["--rate-8k"], 8000)):
+        out = tmp_path / f"say{rate}.wav"
+        result = run(["say", "您好，您上个月的电费是128.50元。", "-o", str(out), *flag], cli_env)
+        assert result.returncode == 0, result.stderr
+        with wave.open(str(out)) as reader:
+            assert reader.getframerate() == rate and reader.getnchannels() == 1
+            assert 2.0 < reader.getnframes() / rate < 20.0
+
+
+def test_ask_with_audio_answers_aloud(cli_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "answer.wav"
+    wav = FIXTURES / "16k" / "a01.wav"  # 我想交电费
+    result = run(["ask", "--audio", str(wav), "--json", "-o", str(out), "--account", "3201000001"], cli_env)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["intent"] == "pay_bill" and record["transcript"]
+    assert "128.50元" in record["answer"] and out.stat().st_size > 10_000
+
+
+def test_models_add_vosk_refuses_a_folder_that_is_not_a_model(cli_env: dict[str, str], tmp_path: Path) -> None:
+    folder = tmp_path / "not-a-model"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("hello")
+    result = run(["models", "add-vosk", str(folder)], cli_env)
+    assert result.returncode == 2 and "模型" in result.stderr

@@ -48,7 +48,8 @@ def load_recognizer(settings: Settings, engine: str | None = None,
     """The shared recogniser for this process (loaded on first use, then reused)."""
     choice = chosen_engine(settings, engine)
     if choice == "whisper":
-        key: tuple[object, ...] = ("whisper", str(settings.data_dir), settings.whisper_beam_size, settings.asr_threads)
+        key: tuple[object, ...] = ("whisper", str(settings.data_dir), settings.whisper_beam_size, settings.asr_threads,
+                                   settings.whisper_prompt)
     else:
         model = mandarin_vosk_model(settings.data_dir) or next(iter(registered_vosk_models(settings.data_dir)), None)
         if model is None:
@@ -65,7 +66,8 @@ def _load(choice: str, settings: Settings, key: tuple[object, ...], grammar_phra
     if choice == "whisper":
         from assistant.speech.whisper_engine import WhisperOptions, WhisperRecognizer, assemble_whisper_base
 
-        options = WhisperOptions(beam_size=settings.whisper_beam_size, threads=settings.asr_threads)
+        options = WhisperOptions(beam_size=settings.whisper_beam_size, threads=settings.asr_threads,
+                                 prompt=settings.whisper_prompt or None)
         return WhisperRecognizer(assemble_whisper_base(settings.data_dir), options)
     from pathlib import Path
 

@@ -110,3 +110,98 @@ class PlannedOutage(SQLModel, table=True):
     ends_at: datetime
     reason: str
     demo: bool = False
+
+
+# --- The conversation's records: payments, handoffs, the turn log ---------------
+
+
+class PaymentLink(SQLModel, table=True):
+    """A one-tap payment link: the amount is fixed here, never by the page."""
+
+    id: str = Field(primary_key=True, max_length=32)  # random, also the provider's out_trade_no
+    account_number: str = Field(foreign_key="account.number", index=True)
+    bill_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    amount_fen: int
+    channel: str = "kiosk"
+    session_id: str | None = None
+    created_at: datetime = Field(default_factory=utc_now)
+    expires_at: datetime
+    status: str = "open"  # open → paying → paid; or expired / cancelled
+    paid_at: datetime | None = None
+
+
+class Payment(SQLModel, table=True):
+    """The ledger: one row per provider transaction, never two for the same one."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    link_id: str = Field(foreign_key="paymentlink.id", index=True)
+    provider: str
+    provider_transaction_id: str = Field(unique=True)  # the idempotency key
+    amount_fen: int
+    paid_at: datetime = Field(default_factory=utc_now)
+    notification: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class HandoffTicket(SQLModel, table=True):
+    """A conversation handed to call-centre staff, with everything they need."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(index=True)
+    reason: str  # asked, misses, emergency, complaint, fraud
+    priority: int = 2  # 0 emergency, 1 complaint/fraud, 2 other: lower is served first
+    account_number: str | None = None
+    channel: str = "kiosk"
+    summary: str = ""  # the assistant's one-line guess of what the customer wants
+    transcript: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="waiting", index=True)  # waiting → claimed → closed
+    claimed_by: str | None = None
+    note: str = ""
+    created_at: datetime = Field(default_factory=utc_now)
+    claimed_at: datetime | None = None
+    closed_at: datetime | None = None
+    version: int = 1  # compare-and-set: two staff can never claim the same ticket
+
+
+class RepairTicket(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    account_number: str | None = None
+    area: str = ""
+    kind: str = "outage"  # outage, reconnect, meter_test
+    description: str = ""
+    session_id: str | None = None
+    created_at: datetime = Field(default_factory=utc_now)
+    status: str = "open"
+
+
+class ReminderSubscription(SQLModel, table=True):
+    account_number: str = Field(primary_key=True, foreign_key="account.number")
+    channel: str = "sms"  # sms or call
+    active: bool = True
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+
+class TurnLog(SQLModel, table=True):
+    """Every turn, for quality review: what was heard, understood, answered and how fast."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(index=True)
+    at: datetime = Field(default_factory=utc_now, index=True)
+    channel: str
+    account_number: str | None = None
+    input_text: str
+    asr_confidence: float | None = None
+    normalized: str = ""
+    intent: str = Field(default="none", index=True)
+    confidence: float = 0.0
+    decision: str = "none"
+    slots: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    reply: str = ""
+    latency_ms: float = 0.0
+
+
+class SatisfactionRating(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(index=True)
+    score: int  # 1 不满意, 2 一般, 3 满意
+    at: datetime = Field(default_factory=utc_now)

@@ -1,0 +1,1 @@
+"""One router per area: customer (kiosk, API, payment pages), admin, staff."""

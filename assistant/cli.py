@@ -252,20 +252,34 @@ def intents_match(as_json: bool = typer.Option(False, "--json", help="每行输�
 
 
 @app.command()
-def chat(account: Optional[str] = typer.Option(None, "--account", "-a", help="户号（10位）")) -> None:
-    """A text conversation on standard input, one customer line per input line."""
-    knowledge = _knowledge()
-    if sys.stdin.isatty():
-        typer.echo("小电：您好，我是小电。请问有什么可以帮您？（输入“再见”结束）")
+def chat(
+    account: Optional[str] = typer.Option(None, "--account", "-a", help="户号（10位）"),
+    channel: str = typer.Option("cli", "--channel", help="kiosk、phone、web 或 cli"),
+    as_json: bool = typer.Option(False, "--json", help="每轮输出一行 JSON"),
+) -> None:
+    """A conversation on standard input, one customer line per input line (typed or piped)."""
+    from assistant.services import build_services
+
+    conversations = build_services(get_settings()).conversations
+    state = conversations.start(channel, account)
+    if sys.stdin.isatty() and not as_json:
+        typer.echo("小电：您好，我是小电。请问有什么可以帮您？（说“再见”结束）")
     for line in _customer_lines():
         text = line.strip()
         if not text:
             continue
-        reply = knowledge.ask(text, account)
-        if reply.slots.account and reply.account is not None:
-            account = reply.slots.account
-        typer.echo(f"小电：{reply.answer.display if reply.answer else ''}")
-        if reply.match.intent == "goodbye":
+        reply = conversations.handle(state.id, text)
+        if as_json:
+            typer.echo(json.dumps(reply.as_json(), ensure_ascii=False))
+        else:
+            typer.echo(f"小电：{reply.text}")
+            if reply.pay_url:
+                typer.echo(f"      付款链接：{reply.pay_url}")
+            if reply.share_text:
+                typer.echo(f"      转发给家人：{reply.share_text}")
+            if reply.handoff:
+                typer.echo(f"      （已转人工，工单 {reply.handoff.ticket_id}）")
+        if reply.end:
             break
 
 

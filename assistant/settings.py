@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     # Empty means SQLite in the data folder; set e.g. postgresql+psycopg://... for PostgreSQL.
     database_url: str = ""
     region: str = "jiangsu"
+    # Where customers' phones reach this service: payment links and QR codes point here.
+    public_url: str = "http://127.0.0.1:8000"
+    payment_link_hours: int = 24
 
     # Speech recognition: "auto" uses a registered Mandarin Vosk model when
     # there is one, else Whisper (which installs from PyPI and always works).

@@ -205,3 +205,54 @@ class SatisfactionRating(SQLModel, table=True):
     session_id: str = Field(index=True)
     score: int  # 1 不满意, 2 一般, 3 满意
     at: datetime = Field(default_factory=utc_now)
+
+
+# --- People who run the service: accounts, login sessions, the audit trail ------
+
+
+class User(SQLModel, table=True):
+    """An admin or staff member. Customers never log in."""
+
+    # "user" is a reserved word in PostgreSQL; a plain name spares every psql session the quoting.
+    __tablename__ = "user_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=32)
+    role: str  # admin or staff
+    password_hash: str  # argon2id, never the password itself
+    created_at: datetime = Field(default_factory=utc_now)
+    disabled: bool = False
+
+
+class LoginSession(SQLModel, table=True):
+    """A logged-in browser. The cookie holds a random token; only its hash is stored."""
+
+    id: str = Field(primary_key=True, max_length=64)  # sha256 hex of the cookie token
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    csrf_token: str  # per session: forms send it in a hidden field, fetch in X-CSRF-Token
+    client_ip: str = ""
+    created_at: datetime = Field(default_factory=utc_now)
+    expires_at: datetime = Field(index=True)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One login try, for rate limiting by name and by client address."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, max_length=64)
+    client_ip: str = Field(index=True, max_length=64)
+    at: datetime = Field(default_factory=utc_now, index=True)
+    success: bool = False
+
+
+class AuditLog(SQLModel, table=True):
+    """Who changed what and when, with the record before and after (null when created or removed)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utc_now, index=True)
+    actor: str  # user name, or "system" for changes the service makes by itself
+    entity: str  # intent, handoff_ticket, user
+    entity_id: str = Field(index=True)
+    action: str  # create, update, disable, enable, import, claim, note, close, password
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))

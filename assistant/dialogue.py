@@ -1,0 +1,567 @@
+"""The conversation policy: state and one customer turn in, reply and effects out.
+
+Pure: nothing here writes anything. Facts come from a read-only ``World``
+(accounts, bills, queue length); things that must happen (a payment link,
+a handoff ticket, a subscription) come back as ``Effect`` values that the
+caller carries out. So the kiosk, the phone line, the browser and the CLI
+share one policy, and a test can drive a whole conversation from text.
+
+The rules, in the order they apply each turn:
+1. danger first: an emergency gets the safety message and an urgent handoff;
+2. 再说一遍, 说慢点 and 转人工 work in every state;
+3. an open question (confirmation, 户号, satisfaction, a numbered choice)
+   is answered, kept open once, or dropped;
+4. otherwise the intent is answered, confirmed first when money or contact
+   details change, and misunderstandings climb the fallback ladder
+   (confirm the best guess → offer numbered choices → hand off).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Protocol
+
+from assistant import formatting
+from assistant.answers import Answer, CustomerFacts, mask_name
+from assistant.speech.voice import VoiceSettings
+from intents import Decision, MatchResult, Slots
+
+OUT_OF_SCOPE = "none"
+# Intents that work whatever else is going on.
+REPEAT, SLOWER, HUMAN, EMERGENCY = "repeat", "slower", "human_agent", "emergency"
+AFFIRM, DENY, GOODBYE = "affirm", "deny", "goodbye"
+# Offered as numbered choices when 小电 did not understand.
+DEFAULT_CHOICES = ("pay_bill", "query_bill", "report_outage")
+MAX_ACCOUNT_TRIES = 2
+MAX_MISSES = 2
+# An emergency is acted on even when the matcher is unsure: a false alarm costs
+# a staff minute, a missed one can cost a life.
+EMERGENCY_MIN_SCORE = 0.45
+_CHINESE_ORDINALS = ("一", "二", "三", "四", "五")
+
+
+class Channel(StrEnum):
+    KIOSK = "kiosk"
+    PHONE = "phone"
+    WEB = "web"
+    CLI = "cli"
+
+
+class HandoffReason(StrEnum):
+    ASKED = "asked"
+    MISSES = "misses"
+    EMERGENCY = "emergency"
+    COMPLAINT = "complaint"
+    FRAUD = "fraud"
+    ACCOUNT = "account"  # the 户号 could not be found
+
+
+HANDOFF_PRIORITY = {HandoffReason.EMERGENCY: 0, HandoffReason.COMPLAINT: 1, HandoffReason.FRAUD: 1}
+
+
+# --- what the policy asks the caller to do --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IssuePaymentLink:
+    account: str
+    share: bool = False  # for a relative (cross-border, family): show the link text to forward
+
+
+@dataclass(frozen=True, slots=True)
+class OpenHandoff:
+    reason: HandoffReason
+    summary: str
+
+    @property
+    def priority(self) -> int:
+        return HANDOFF_PRIORITY.get(self.reason, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRepairTicket:
+    account: str | None
+    kind: str  # outage, reconnect, meter_test
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetReminder:
+    account: str
+    active: bool
+    channel: str = "sms"
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePhone:
+    account: str
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRating:
+    score: int  # 1 不满意, 2 一般, 3 满意
+
+
+Effect = IssuePaymentLink | OpenHandoff | OpenRepairTicket | SetReminder | UpdatePhone | RecordRating
+
+
+# --- state ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    speaker: str  # customer or assistant
+    text: str
+    intent: str = ""
+    confidence: float | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {"speaker": self.speaker, "text": self.text, "intent": self.intent, "confidence": self.confidence}
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A question 小电 asked and is waiting on."""
+
+    kind: str  # confirm_action, confirm_intent, account, phone, kwh, choice, satisfaction, offer_handoff
+    intent: str = ""  # the intent it belongs to
+    data: tuple[str, ...] = ()  # e.g. the new phone number, the numbered choices
+    reminded: bool = False  # kept open once already
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str  # on screen
+    spoken: str  # aloud
+    intent: str
+    decision: str
+    voice: VoiceSettings
+    choices: tuple[str, ...] = ()  # numbered options the customer may pick
+    end: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    id: str
+    channel: Channel
+    started_at: datetime
+    account: str | None = None
+    pending: Pending | None = None
+    account_tries: int = 0
+    misses: int = 0
+    last_reply: Reply | None = None
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
+    transcript: tuple[Turn, ...] = ()
+    topic: str = ""  # the last real request (for summaries and fraud handoffs)
+    handed_off: bool = False
+    ended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Understanding:
+    """One customer turn as understood: the matcher's result and the slots."""
+
+    match: MatchResult
+    slots: Slots
+    asr_confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    state: SessionState
+    reply: Reply
+    effects: tuple[Effect, ...] = ()
+
+
+class World(Protocol):
+    """Read-only facts the policy may look at."""
+
+    today: date
+    now: datetime
+
+    def needs_account(self, intent: str) -> bool: ...
+
+    def account_exists(self, number: str) -> bool: ...
+
+    def facts(self, account: str | None) -> CustomerFacts: ...
+
+    def answer(self, intent: str, facts: CustomerFacts, slots: Slots) -> Answer | None: ...
+
+    def title(self, intent: str) -> str: ...
+
+    def waiting_tickets(self) -> int: ...
+
+    def paid_recently(self, account: str) -> datetime | None:
+        """When the account's latest payment arrived, if any."""
+
+
+# --- helpers -------------------------------------------------------------------
+
+
+def _say(state: SessionState, text: str, intent: str, decision: str, spoken: str | None = None,
+         choices: tuple[str, ...] = (), end: bool = False) -> Reply:
+    return Reply(text, spoken or text, intent, decision, state.voice, choices, end)
+
+
+def _choice_index(understanding: Understanding, count: int) -> int | None:
+    """第二个 / 二 / 2 → 1 (the customer picked a numbered option)."""
+    text = understanding.match.normalized
+    for index in range(count):
+        if text in (str(index + 1), f"第{index + 1}个", f"第{index + 1}", f"{index + 1}号", f"选{index + 1}"):
+            return index
+    return None
+
+
+def _rating(understanding: Understanding) -> int | None:
+    text = understanding.match.normalized
+    if "不满意" in text or text in ("3", "第3个"):
+        return 1
+    if "一般" in text or "还行" in text or text in ("2", "第2个"):
+        return 2
+    if "满意" in text or text in ("1", "第1个") or understanding.match.intent == AFFIRM:
+        return 3
+    return None
+
+
+def summarize(state: SessionState, reason: HandoffReason, world: World) -> str:
+    """One sentence for staff: who, what they want, why 小电 handed over."""
+    wants = f"想{world.title(state.topic)}" if state.topic else "的问题没说清楚"
+    who = f"户号{state.account}" if state.account else "户号未知"
+    why = {
+        HandoffReason.ASKED: "要求转人工",
+        HandoffReason.MISSES: "小电连续两次没听懂",
+        HandoffReason.EMERGENCY: "报告紧急危险情况，请立即处理",
+        HandoffReason.COMPLAINT: "要投诉",
+        HandoffReason.FRAUD: "可能遇到冒充供电公司的诈骗",
+        HandoffReason.ACCOUNT: "户号没有找到",
+    }[reason]
+    last = next((t.text for t in reversed(state.transcript) if t.speaker == "customer"), "")
+    return f"客户（{who}）{wants}，{why}。最后一句：“{last}”"
+
+
+def handoff_text(reason: HandoffReason, waiting_ahead: int, lead: str = "") -> str:
+    """What happens next and roughly how long, said plainly (about 2 minutes per caller ahead)."""
+    if reason == HandoffReason.EMERGENCY:
+        return lead + "我已经通知值班人员优先处理，马上就有人和您联系。"
+    minutes = max(1, (waiting_ahead + 1) * 2)
+    ahead = f"前面还有{waiting_ahead}位，" if waiting_ahead else ""
+    return (lead or "好的，") + f"我正在给您转人工客服。{ahead}大约{minutes}分钟，请您稍等，不要走开。"
+
+
+# --- the policy ------------------------------------------------------------------
+
+
+class Policy:
+    """One conversation step; stateless itself, so one instance serves every session."""
+
+    def step(self, state: SessionState, understanding: Understanding, world: World) -> Outcome:
+        state = replace(state, transcript=state.transcript + (
+            Turn("customer", understanding.match.text, understanding.match.intent, understanding.match.confidence),))
+        outcome = self._decide(state, understanding, world)
+        reply = outcome.reply
+        new_state = replace(
+            outcome.state,
+            transcript=outcome.state.transcript + (Turn("assistant", reply.text),),
+            last_reply=reply if reply.intent not in (REPEAT,) else outcome.state.last_reply,
+            ended=outcome.state.ended or reply.end,
+        )
+        return Outcome(new_state, reply, outcome.effects)
+
+    def _decide(self, state: SessionState, understanding: Understanding, world: World) -> Outcome:
+        match = understanding.match
+        state = self._learn_account(state, understanding, world)
+        emergency = next((c for c in match.candidates[:1] if c.intent == EMERGENCY), None)
+        pending = state.pending
+        if pending is not None and pending.kind in ("choice", "satisfaction"):
+            # "一" / "二" answer the numbered question before anything else can claim them.
+            if _choice_index(understanding, len(pending.data) or 3) is not None:
+                outcome = self._answer_pending(state, pending, understanding, world)
+                if outcome is not None:
+                    return outcome
+        if emergency is not None and emergency.score >= EMERGENCY_MIN_SCORE:
+            return self._handoff(state, HandoffReason.EMERGENCY, world, lead=self._answer_text(EMERGENCY, state, understanding, world))
+        if match.intent == REPEAT and match.decision != Decision.NONE:
+            return self._repeat(state)
+        if match.intent == SLOWER and match.decision != Decision.NONE:
+            return self._repeat(replace(state, voice=state.voice.slower_and_louder()), slower=True)
+        if match.intent == HUMAN and match.decision != Decision.NONE:
+            reason = HandoffReason.FRAUD if state.topic == "fraud_check" else HandoffReason.ASKED
+            return self._handoff(state, reason, world)
+        if state.pending is not None:
+            outcome = self._answer_pending(state, state.pending, understanding, world)
+            if outcome is not None:
+                return outcome
+            state = replace(state, pending=None)
+        return self._handle(state, understanding, world)
+
+    # -- account --
+
+    def _learn_account(self, state: SessionState, understanding: Understanding, world: World) -> SessionState:
+        number = understanding.slots.account
+        if number and number != state.account and world.account_exists(number):
+            return replace(state, account=number, account_tries=0)
+        return state
+
+    # -- open questions --
+
+    def _answer_pending(self, state: SessionState, pending: Pending, understanding: Understanding,
+                        world: World) -> Outcome | None:
+        """Resolve the open question; None means "drop it and treat the turn as new"."""
+        intent = understanding.match.intent
+        if pending.kind == "satisfaction":
+            score = _rating(understanding)
+            text = "谢谢您的评价，祝您生活愉快，再见。" if score else "好的，祝您生活愉快，再见。"
+            effects: tuple[Effect, ...] = (RecordRating(score),) if score else ()
+            return Outcome(replace(state, pending=None), _say(state, text, GOODBYE, "accept", end=True), effects)
+        if pending.kind == "account":
+            if state.account:
+                return self._handle_intent(replace(state, pending=None), pending.intent, understanding, world)
+            said_digits = understanding.match.normalized.isdigit()
+            if (understanding.slots.account or said_digits or understanding.match.decision == Decision.NONE
+                    or intent in (AFFIRM, DENY)):
+                return self._account_not_found(state, pending, understanding)
+            return None
+        if pending.kind == "choice":
+            index = _choice_index(understanding, len(pending.data))
+            if index is not None:
+                state = replace(state, pending=None, misses=0)
+                return self._handle_intent(state, pending.data[index], understanding, world)
+            return None
+        if pending.kind == "phone":
+            if understanding.slots.phone:
+                return self._confirm(state, "update_contact", f"您要把联系电话改成{understanding.slots.phone}，对吗？",
+                                     data=(understanding.slots.phone,))
+            return self._keep_open(state, pending, "请您说一下新的手机号，十一位数字。")
+        if pending.kind == "kwh":
+            if understanding.slots.kwh is not None:
+                return self._handle_intent(replace(state, pending=None), "bill_estimate", understanding, world)
+            return None
+        # Yes/no questions. Giving the 户号 when offered a look-up means yes too.
+        gave_account = pending.kind == "confirm_intent" and bool(understanding.slots.account) and state.account
+        if intent == AFFIRM or gave_account or (pending.kind == "confirm_intent" and intent == pending.intent):
+            state = replace(state, pending=None)
+            if pending.kind == "confirm_action":
+                return self._do_confirmed(state, pending, world)
+            if pending.kind == "offer_handoff":
+                return self._handoff(state, HandoffReason(pending.data[0]) if pending.data else HandoffReason.ASKED, world)
+            return self._handle_intent(state, pending.intent, understanding, world)
+        if intent == DENY:
+            state = replace(state, pending=None)
+            if pending.kind == "confirm_intent":
+                text = "好的。请您换个说法，再说一遍您要办什么。"
+            else:
+                text = "好的，不办了。请问您还需要什么帮助？"
+            return Outcome(state, _say(state, text, DENY, "accept"))
+        if pending.reminded:
+            return None
+        return self._keep_open(state, pending, "请您说“对”或者“不对”。" + (state.last_reply.text if state.last_reply else ""))
+
+    def _keep_open(self, state: SessionState, pending: Pending, text: str) -> Outcome:
+        """Ask the same question once more; the next unrelated turn drops it."""
+        state = replace(state, pending=replace(pending, reminded=True))
+        return Outcome(state, _say(state, text, pending.intent or "none", "confirm", choices=pending.data if pending.kind == "choice" else ()))
+
+    def _account_not_found(self, state: SessionState, pending: Pending, understanding: Understanding) -> Outcome:
+        tries = state.account_tries + 1
+        if tries >= MAX_ACCOUNT_TRIES:
+            state = replace(state, account_tries=tries, pending=Pending("offer_handoff", pending.intent, (HandoffReason.ACCOUNT.value,)))
+            text = "抱歉，我还是没有找到您的户号。要不要我帮您转人工？请说“要”或者“不用”。"
+            return Outcome(state, _say(state, text, pending.intent, "confirm"))
+        heard = understanding.slots.account
+        lead = f"没有查到户号{heard}。" if heard else "没有听清您的户号。"
+        state = replace(state, account_tries=tries)
+        return Outcome(state, _say(state, lead + "请您看着电费单，一位一位地慢慢说，十位数字。", pending.intent, "confirm"))
+
+    # -- answering --
+
+    def _handle(self, state: SessionState, understanding: Understanding, world: World) -> Outcome:
+        match = understanding.match
+        if match.decision == Decision.NONE:
+            return self._miss(state, understanding, world)
+        if match.decision == Decision.CONFIRM and match.intent not in (AFFIRM, DENY, GOODBYE):
+            title = world.title(match.intent)
+            state = replace(state, pending=Pending("confirm_intent", match.intent))
+            return Outcome(state, _say(state, f"您是想问“{title}”吗？请说“对”或者“不对”。", match.intent, "confirm"))
+        return self._handle_intent(replace(state, misses=0), match.intent, understanding, world)
+
+    def _miss(self, state: SessionState, understanding: Understanding, world: World) -> Outcome:
+        misses = state.misses + 1
+        state = replace(state, misses=misses)
+        if misses >= MAX_MISSES:
+            return self._handoff(state, HandoffReason.MISSES, world, lead="抱歉，我没能听明白。")
+        # Near misses are worth offering; for plain chit-chat the usual three are.
+        out_of_scope = understanding.match.intent == OUT_OF_SCOPE and bool(understanding.match.candidates)
+        guesses = () if out_of_scope else tuple(
+            c.intent for c in understanding.match.candidates
+            if c.intent not in (OUT_OF_SCOPE, AFFIRM, DENY, REPEAT, SLOWER, GOODBYE, "greeting") and c.score >= 0.3)
+        choices = tuple(dict.fromkeys(guesses[:3] + DEFAULT_CHOICES))[:3]
+        listed = "；".join(f"{_CHINESE_ORDINALS[i]}、{world.title(intent)}" for i, intent in enumerate(choices))
+        text = f"抱歉，我没听明白。我可以帮您：{listed}。您可以说一、二、三，或者点屏幕。"
+        state = replace(state, pending=Pending("choice", "none", choices))
+        return Outcome(state, _say(state, text, OUT_OF_SCOPE, "none", choices=choices))
+
+    def _repeat(self, state: SessionState, slower: bool = False) -> Outcome:
+        last = state.last_reply
+        if last is None:
+            text = "好的，我会说慢一点。请问有什么可以帮您？" if slower else "我还没说什么呢。请问有什么可以帮您？"
+            return Outcome(state, _say(state, text, SLOWER if slower else REPEAT, "accept"))
+        lead = "好的，我说慢一点。" if slower else "好的，我再说一遍。"
+        reply = Reply(lead + last.text, lead + last.spoken, SLOWER if slower else REPEAT, "accept", state.voice,
+                      last.choices, last.end)
+        return Outcome(state, reply)
+
+    def _answer_text(self, intent: str, state: SessionState, understanding: Understanding, world: World) -> str:
+        answer = world.answer(intent, world.facts(state.account), understanding.slots)
+        return answer.display if answer else ""
+
+    def _handle_intent(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
+        """Act on an understood intent."""
+        special = {
+            GOODBYE: self._goodbye,
+            AFFIRM: self._nothing_pending,
+            DENY: self._nothing_pending,
+            "complaint": self._complaint,
+            "fraud_check": self._fraud,
+        }
+        if intent in special:
+            return special[intent](state, intent, understanding, world)
+        # Sharing a link needs the account, but the general answer already helps without it.
+        requires = world.needs_account(intent) and intent not in ("cross_border_payment", "family_proxy")
+        if requires and not state.account:
+            general = world.answer(intent, CustomerFacts(), understanding.slots)
+            text = general.display if general else "请您告诉我户号，十位数字，在电费单上就有。"
+            state = replace(state, pending=Pending("account", intent), topic=intent)
+            return Outcome(state, _say(state, text, intent, "accept"))
+        state = replace(state, topic=intent)
+        facts = world.facts(state.account)
+        actions = {
+            "pay_bill": self._pay_bill,
+            "reminder_subscribe": self._subscribe,
+            "reminder_unsubscribe": self._unsubscribe,
+            "update_contact": self._update_contact,
+            "report_outage": self._report_outage,
+            "reconnect": self._reconnect,
+            "cross_border_payment": self._share_link,
+            "family_proxy": self._share_link,
+        }
+        if intent in actions:
+            return actions[intent](state, intent, understanding, world)
+        answer = world.answer(intent, facts, understanding.slots)
+        if answer is None:
+            return self._miss(state, understanding, world)
+        if intent == "bill_estimate" and understanding.slots.kwh is None:
+            state = replace(state, pending=Pending("kwh", intent))
+        return Outcome(state, _say(state, answer.display, intent, "accept", spoken=answer.spoken))
+
+    def _confirm(self, state: SessionState, intent: str, question: str, data: tuple[str, ...] = ()) -> Outcome:
+        state = replace(state, pending=Pending("confirm_action", intent, data))
+        return Outcome(state, _say(state, question, intent, "confirm"))
+
+    def _do_confirmed(self, state: SessionState, pending: Pending, world: World) -> Outcome:
+        assert state.account is not None
+        if pending.intent == "pay_bill":
+            text = ("好的，付款链接已经用短信发到您登记的手机上，请点开链接付款。" if state.channel == Channel.PHONE
+                    else "好的，请用手机扫屏幕上的二维码付款，或者点“去付款”按钮。")
+            return Outcome(state, _say(state, text, "pay_bill", "accept"), (IssuePaymentLink(state.account),))
+        if pending.intent == "reminder_unsubscribe":
+            text = "好的，电费提醒已经取消了。以后想要，随时跟我说。"
+            return Outcome(state, _say(state, text, pending.intent, "accept"), (SetReminder(state.account, False),))
+        if pending.intent == "update_contact":
+            phone = pending.data[0]
+            text = f"好的，联系电话已经改成{phone}了。"
+            return Outcome(state, _say(state, text, pending.intent, "accept"), (UpdatePhone(state.account, phone),))
+        raise ValueError(f"nothing to confirm for {pending.intent}")
+
+    def _pay_bill(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
+        facts = world.facts(state.account)
+        unpaid = [b for b in facts.bills if not b.paid]
+        if not unpaid:
+            return Outcome(state, _say(state, "您的电费已经交清了，现在不用交。谢谢您！", intent, "accept"))
+        total = sum(b.amount_fen for b in unpaid)
+        months = "、".join(formatting.month_label(b.month, world.today) for b in reversed(unpaid))
+        return self._confirm(state, intent, f"您要交{months}的电费{formatting.yuan(total)}元，对吗？")
+
+    def _subscribe(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
+        assert state.account is not None
+        channel = "call" if "电话" in understanding.match.normalized else "sms"
+        how = "打电话" if channel == "call" else "发短信"
+        text = f"好的，已经给户号{state.account}开通电费提醒。出账和快到期的时候，我们会给您{how}。"
+        return Outcome(state, _say(state, text, intent, "accept"), (SetReminder(state.account, True, channel),))
+
+    def _unsubscribe(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
+        return self._confirm(state, intent, "您要取消电费提醒，以后不再提醒您交电费，对吗？")
+
+    def _update_contact(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
+        phone = understanding.slots.phone
+        if phone:
+            return self._confirm(state, intent, f"您要把联系电话改成{phone}，对吗？", data=(phone,))
+        facts = world.facts(state.account)
+        holder = mask_name(facts.account.holder) if facts.account else ""
+        state = replace(state, pending=Pending("phone", intent))
+        return Outcome(state, _say(state, f"好的，户主{holder}。请您说一下新的手机号。", intent, "accept"))
+
+    def _report_outage(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
+        facts = world.facts(state.account)
+        now_outage = [o for o in facts.outages if o.starts_at.date() <= world.today <= o.ends_at.date()]
+        if now_outage:
+            answer = world.answer("planned_outage", facts, understanding.slots)
+            return Outcome(state, _say(state, (answer.display if answer else "") + "这是计划停电，到时间会自动来电。", intent, "accept"))
+        area = facts.account.area if facts.account else "您家"
+        text = (f"已经给您登记报修，{area}的抢修人员会尽快联系您。城区一般45分钟、农村90分钟内到现场。"
+                "请先别碰电线和电闸。")
+        ticket = OpenRepairTicket(state.account, "outage", understanding.match.text)
+        return Outcome(state, _say(state, text, intent, "accept"), (ticket,))
+
+    def _reconnect(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
+        assert state.account is not None
+        facts = world.facts(state.account)
+        unpaid = sum(b.amount_fen for b in facts.bills if not b.paid)
+        if unpaid:
+            text = f"户号{state.account}还欠电费{formatting.yuan(unpaid)}元。交清以后会自动复电，最晚24小时内来电。要现在交吗？"
+            state = replace(state, pending=Pending("confirm_intent", "pay_bill"))
+            return Outcome(state, _say(state, text, intent, "accept"))
+        paid_at = world.paid_recently(state.account)
+        if paid_at is not None and (world.now - paid_at).total_seconds() < 24 * 3600:
+            text = "您的电费已经交清了。一般会自动复电，最晚24小时内来电，请您再等一等。"
+            return Outcome(state, _say(state, text, intent, "accept"))
+        text = "您的电费已经交清了，按规定应该已经来电。我马上给您登记，抢修人员会尽快联系您。"
+        return Outcome(state, _say(state, text, intent, "accept"),
+                       (OpenRepairTicket(state.account, "reconnect", understanding.match.text),))
+
+    def _share_link(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
+        facts = world.facts(state.account)
+        answer = world.answer(intent, facts, understanding.slots)
+        text = answer.display if answer else ""
+        if state.account and any(not b.paid for b in facts.bills):
+            text += "付款链接已经生成，您可以把它转发给家人，他们在手机上点开就能付。"
+            return Outcome(state, _say(state, text, intent, "accept"), (IssuePaymentLink(state.account, share=True),))
+        return Outcome(state, _say(state, text, intent, "accept"))
+
+    def _complaint(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
+        state = replace(state, topic=intent)
+        return self._handoff(state, HandoffReason.COMPLAINT, world, lead="非常抱歉给您添麻烦了。我把您的情况转给工作人员处理。")
+
+    def _fraud(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
+        state = replace(state, topic=intent, pending=Pending("confirm_intent", "query_balance"))
+        answer = world.answer(intent, CustomerFacts(), understanding.slots)
+        warning = answer.display if answer else "请小心，供电公司不会让您转账，也不会要银行卡号和验证码。"
+        offer = "" if "查" in warning else "要我帮您查一下真实的电费吗？"
+        return Outcome(state, _say(state, warning + offer, intent, "accept"))
+
+    def _goodbye(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
+        state = replace(state, pending=Pending("satisfaction", intent))
+        text = "感谢您使用小电。请问您对这次服务满意吗？满意请说一，一般说二，不满意说三。"
+        return Outcome(state, _say(state, text, intent, "accept", choices=("满意", "一般", "不满意")))
+
+    def _nothing_pending(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
+        return Outcome(state, _say(state, "好的。请问有什么可以帮您？", intent, "accept"))
+
+    def _handoff(self, state: SessionState, reason: HandoffReason, world: World, lead: str = "") -> Outcome:
+        summary = summarize(state, reason, world)
+        text = handoff_text(reason, world.waiting_tickets(), lead)
+        intent = EMERGENCY if reason == HandoffReason.EMERGENCY else HUMAN
+        state = replace(state, handed_off=True, pending=None, misses=0)
+        return Outcome(state, _say(state, text, intent, "accept"), (OpenHandoff(reason, summary),))

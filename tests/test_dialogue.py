@@ -1,0 +1,249 @@
+"""Scripted conversations, end to end against a real SQLite database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from assistant.conversation import ConversationReply, ConversationService
+from assistant.dialogue import Channel
+from assistant.payments import PaymentService, load_or_create_secret
+from assistant.sandbox_provider import SandboxPaymentProvider
+from knowledge_base.db import session
+from knowledge_base.models import (
+    SERVICE_TZ,
+    Account,
+    Bill,
+    HandoffTicket,
+    Payment,
+    RepairTicket,
+    ReminderSubscription,
+    SatisfactionRating,
+    TurnLog,
+)
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=SERVICE_TZ)  # the day the test database is seeded (conftest.TODAY)
+DEMO = "3201000001"
+
+
+class Script:
+    """One conversation: say a line, get the reply."""
+
+    def __init__(self, service: ConversationService, channel: Channel = Channel.KIOSK, account: str | None = None,
+                 caller_phone: str | None = None) -> None:
+        self.service = service
+        self.state = service.start(channel, account, caller_phone)
+        self.replies: list[ConversationReply] = []
+
+    def say(self, text: str) -> ConversationReply:
+        reply = self.service.handle(self.state.id, text)
+        self.replies.append(reply)
+        return reply
+
+
+@pytest.fixture
+def provider(tmp_path: Path) -> SandboxPaymentProvider:
+    return SandboxPaymentProvider(load_or_create_secret(tmp_path, "sandbox"), base_url="http://kiosk.test")
+
+
+@pytest.fixture
+def payments(engine, provider, tmp_path: Path) -> PaymentService:  # type: ignore[no-untyped-def]
+    return PaymentService(engine, load_or_create_secret(tmp_path, "links"), provider, base_url="http://kiosk.test",
+                          now=lambda: NOW)
+
+
+@pytest.fixture
+def service(knowledge, payments) -> ConversationService:  # type: ignore[no-untyped-def]
+    return ConversationService(knowledge, payments, clock=lambda: NOW)
+
+
+def rows(engine, model):  # type: ignore[no-untyped-def]
+    with session(engine) as db:
+        return db.exec(select(model)).all()
+
+
+def test_pay_the_demo_bill_from_question_to_callback(service, payments, provider, engine) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service)
+    assert "户号" in chat.say("我要交电费").text
+    confirm = chat.say("三二零一，零零零，零零一")
+    assert confirm.text == "您要交10月的电费128.50元，对吗？" and confirm.decision == "confirm"
+    paid = chat.say("对对对")
+    assert paid.pay_url and paid.pay_url.startswith("http://kiosk.test/pay/") and "<svg" in (paid.pay_qr_svg or "")
+    token = paid.pay_url.rsplit("/", 1)[1]
+    redirect = payments.start(token)
+    notification = provider.complete(redirect.rsplit("/", 1)[1])
+    assert payments.handle_notification(notification).accepted
+    with session(engine) as db:
+        bill = db.exec(select(Bill).where(Bill.account_number == DEMO, Bill.month == "2026-10")).one()
+        assert bill.paid_at is not None
+        assert db.get(Account, DEMO).balance_fen == 0
+    again = payments.handle_notification(notification)
+    assert again.duplicate and again.ack_text == "success"
+    assert len(rows(engine, Payment)) == 1
+    balance = chat.say("我还欠多少电费")
+    assert "欠费0.00元" in balance.text
+
+
+def test_paid_up_account_is_told_nothing_is_due(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service, account="3201000002")
+    assert "已经交清" in chat.say("我要交电费").text
+
+
+def test_deny_then_ask_something_else(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service, account=DEMO)
+    assert "对吗" in chat.say("帮我交一下电费").text
+    denied = chat.say("不用了")
+    assert "不办了" in denied.text and denied.pay_url is None
+    hall = chat.say("营业厅在哪里")
+    assert hall.intent == "hall_info" and "江都" in hall.text
+
+
+def test_unclear_answer_keeps_the_question_open_once_then_drops_it(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service, account=DEMO)
+    chat.say("我要交电费")
+    assert "对" in chat.say("嗯那个").text  # asked again
+    after = chat.say("营业厅几点开门")
+    assert after.intent == "hall_info" and after.pay_url is None
+    assert chat.say("对").pay_url is None  # the old question is gone
+
+
+def test_repeat_and_slower(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service)
+    first = chat.say("营业厅几点开门")
+    again = chat.say("再说一遍")
+    assert first.text in again.text and again.voice_rate == first.voice_rate
+    slower = chat.say("说慢点，大点声")
+    assert first.text in slower.text and slower.voice_rate < first.voice_rate and slower.voice_volume == 1.0
+    later = chat.say("电价多少钱一度")
+    assert later.voice_rate == slower.voice_rate  # the slower voice stays for the session
+
+
+def test_two_misses_hand_off_with_the_transcript(service, engine) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service, account=DEMO)
+    first = chat.say("今天天气怎么样")
+    assert first.decision == "none" and len(first.choices) == 3 and "一、" in first.text
+    second = chat.say("给我放首歌")
+    assert second.handoff is not None and second.handoff.reason == "misses"
+    assert "转人工" in second.text and "分钟" in second.text
+    ticket = rows(engine, HandoffTicket)[0]
+    assert ticket.account_number == DEMO and ticket.status == "waiting"
+    said = [turn["text"] for turn in ticket.transcript if turn["speaker"] == "customer"]
+    assert said == ["今天天气怎么样", "给我放首歌"]
+    assert "没听懂" in ticket.summary
+
+
+def test_numbered_choice_after_a_miss(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service)
+    offered = chat.say("今天天气怎么样")
+    picked = chat.say("一")
+    assert picked.intent == offered.choices[0]["intent"]
+
+
+def test_emergency_comes_first_and_is_urgent(service, engine) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service, account=DEMO)
+    chat.say("我要交电费")
+    reply = chat.say("电线冒火花了，有人触电了")
+    assert reply.text.index("119") < reply.text.index("转")  # safety first, then the transfer
+    assert "120" in reply.text and "95598" in reply.text
+    assert reply.handoff is not None and reply.handoff.priority == 0 and reply.handoff.reason == "emergency"
+    assert reply.pay_url is None
+
+
+def test_fraud_warning_then_offer_the_real_balance(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service, account=DEMO)
+    warning = chat.say("有人打电话说我欠费要停电，让我转账")
+    assert warning.intent == "fraud_check" and "不会" in warning.text and "查" in warning.text
+    balance = chat.say("好的")
+    assert balance.intent == "query_balance" and "128.50元" in balance.text
+
+
+def test_cost_of_300_kwh(service) -> None:  # type: ignore[no-untyped-def]
+    reply = Script(service).say("用三百度电要交多少钱")
+    assert "161.99元" in reply.text
+
+
+def test_estimate_asks_for_the_kwh_then_answers(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service)
+    assert "多少度" in chat.say("帮我算算电费").text
+    assert "52.83元" in chat.say("一百度").text
+
+
+def test_planned_outage_for_the_demo_area(service) -> None:  # type: ignore[no-untyped-def]
+    reply = Script(service, account="3201000003").say("明天会停电吗")
+    assert "明天8点30分到16点" in reply.text and "线路检修" in reply.text
+
+
+def test_account_asked_once_then_staff_offered(service, engine) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service)
+    chat.say("上个月电费多少")
+    assert "没有查到户号9999999999" in chat.say("9999999999").text
+    offer = chat.say("一二三")
+    assert "转人工" in offer.text
+    handed = chat.say("要")
+    assert handed.handoff is not None and handed.handoff.reason == "account"
+
+
+def test_phone_caller_is_known_by_number(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service, Channel.PHONE, caller_phone="13800000001")
+    confirm = chat.say("我要交电费")
+    assert "128.50元" in confirm.text
+    sent = chat.say("是的")
+    assert "短信" in sent.text and sent.pay_url
+
+
+def test_unsubscribe_is_confirmed(service, engine) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service, account=DEMO)
+    chat.say("开通电费提醒，发短信")
+    assert rows(engine, ReminderSubscription)[0].active
+    assert "对吗" in chat.say("别再给我发提醒了").text
+    chat.say("对的")
+    assert not rows(engine, ReminderSubscription)[0].active
+
+
+def test_change_phone_number_is_confirmed(service, engine) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service, account=DEMO)
+    assert "新的手机号" in chat.say("我换手机号了").text
+    assert "对吗" in chat.say("幺三九零零零零幺二三四").text
+    chat.say("对")
+    with session(engine) as db:
+        assert db.get(Account, DEMO).phone == "13900001234"
+
+
+def test_outage_report_opens_a_repair_ticket(service, engine) -> None:  # type: ignore[no-untyped-def]
+    reply = Script(service, account=DEMO).say("家里突然没电了")
+    assert "报修" in reply.text
+    assert rows(engine, RepairTicket)[0].account_number == DEMO
+
+
+def test_complaint_is_handed_off(service) -> None:  # type: ignore[no-untyped-def]
+    reply = Script(service).say("我要投诉你们的服务")
+    assert reply.handoff is not None and reply.handoff.reason == "complaint" and reply.handoff.priority == 1
+
+
+def test_goodbye_asks_satisfaction_and_records_it(service, engine) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service)
+    assert "满意" in chat.say("好了谢谢，再见").text
+    last = chat.say("满意")
+    assert last.end
+    assert rows(engine, SatisfactionRating)[0].score == 3
+
+
+def test_every_turn_is_logged(service, engine) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service, account=DEMO)
+    chat.say("上个月电费多少")
+    chat.say("再说一遍")
+    log = rows(engine, TurnLog)
+    assert [t.input_text for t in log] == ["上个月电费多少", "再说一遍"]
+    first = log[0]
+    assert first.intent == "query_bill" and first.slots == {"month": "2026-10"} and "128.50" in first.reply
+    assert first.latency_ms > 0 and first.session_id == chat.state.id and first.channel == "kiosk"
+
+
+def test_bad_input_gets_a_polite_answer(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service)
+    for text in ("", "😀😀", "\x00\x01", "电" * 10_000):
+        reply = chat.say(text)
+        assert reply.text and "{" not in reply.text

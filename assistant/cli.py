@@ -18,7 +18,9 @@ intents_app = typer.Typer(help="意图", no_args_is_help=True)
 models_app = typer.Typer(help="语音模型", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(intents_app, name="intents")
+users_app = typer.Typer(help="管理员和客服账号", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.add_typer(users_app, name="users")
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -293,6 +295,86 @@ def _customer_lines():  # type: ignore[no-untyped-def]
             yield input("您：")
         except (EOFError, KeyboardInterrupt):
             return
+
+
+def _new_password(generate: bool) -> tuple[str, bool]:
+    """The password typed twice at a prompt, or a generated one; True when generated."""
+    from server.auth import MIN_PASSWORD_LENGTH, generate_password
+
+    if generate:
+        return generate_password(), True
+    password = typer.prompt(f"密码（至少 {MIN_PASSWORD_LENGTH} 位）", hide_input=True, confirmation_prompt="再输入一次")
+    return password, False
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="用户名（登录时用）"),
+    role: str = typer.Option(..., "--role", help="admin（管理员）或 staff（客服）"),
+    generate: bool = typer.Option(False, "--generate", "-g", help="不输入密码，生成一个随机密码并显示一次"),
+) -> None:
+    """Add an admin or staff account (asks for the password, or generates one)."""
+    from server.auth import ROLE_LABELS, AccountError, create_user
+
+    password, generated = _new_password(generate)
+    try:
+        create_user(_engine_with_tables(), name, role, password, actor="cli")
+    except AccountError as error:
+        _fail(str(error))
+    typer.echo(f"已添加{ROLE_LABELS[role]} {name.strip()}。")
+    if generated:
+        typer.echo(f"密码：{password}（只显示这一次，请转交本人）")
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: str = typer.Argument(..., help="用户名"),
+    generate: bool = typer.Option(False, "--generate", "-g", help="生成一个随机密码并显示一次"),
+) -> None:
+    """Set a new password; the user's open sessions end."""
+    from server.auth import AccountError, set_password
+
+    password, generated = _new_password(generate)
+    try:
+        set_password(_engine_with_tables(), name, password, actor="cli")
+    except AccountError as error:
+        _fail(str(error))
+    typer.echo(f"已修改 {name} 的密码，原来的登录都已退出。")
+    if generated:
+        typer.echo(f"新密码：{password}（只显示这一次，请转交本人）")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Every account: name, role, state."""
+    from server.auth import ROLE_LABELS, list_users
+
+    for user in list_users(_engine_with_tables()):
+        state = "已停用" if user.disabled else "正常"
+        typer.echo(f"{user.name}\t{ROLE_LABELS.get(user.role, user.role)}\t{state}")
+
+
+def _engine_with_tables():  # type: ignore[no-untyped-def]
+    """Accounts may be added before the server ever ran: make the tables first."""
+    from knowledge_base.db import create_tables
+
+    engine = _engine()
+    create_tables(engine)
+    return engine
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="监听地址（0.0.0.0 让局域网里的其他电脑也能访问）"),
+    port: int = typer.Option(8000, "--port", help="端口"),
+) -> None:
+    """Start the web service: kiosk page at /, admin at /admin, staff at /staff."""
+    import uvicorn
+
+    settings = get_settings()
+    typer.echo(f"小电服务启动中：http://{host}:{port}/  （管理 /admin，客服 /staff，按 Ctrl+C 停止）")
+    uvicorn.run("server.app:create_app", factory=True, host=host, port=port,
+                timeout_graceful_shutdown=settings.shutdown_grace_s, log_level="info")
 
 
 def main() -> None:

@@ -35,6 +35,19 @@ class Settings(BaseSettings):
     # Voice
     voice_rate: int = 130
     voice_volume: float = 1.0
+    # Admin and staff accounts. A login lasts one shift, then asks again.
+    session_hours: float = 8.0
+    # Password guessing: this many failures within the window locks the name
+    # (or the client address, which several staff may share) until it passes.
+    login_max_failures: int = 5
+    login_max_failures_per_ip: int = 20
+    login_window_minutes: int = 10
+    # Hall PCs usually serve plain HTTP on the local network; set true behind HTTPS.
+    cookie_secure: bool = False
+    # How often the staff console's event stream looks for queue changes.
+    staff_poll_s: float = 1.0
+    # On shutdown, requests in flight get this long to finish (open event streams are then cut).
+    shutdown_grace_s: float = 10.0
 
     @property
     def models_dir(self) -> Path:

@@ -58,12 +58,21 @@ def test_intents_match_plain_lines(cli_env: dict[str, str]) -> None:
 
 
 def test_chat_reads_a_scripted_conversation(cli_env: dict[str, str]) -> None:
-    result = run(["chat", "--account", "3201000001"], cli_env, "上个月电费多少\n营业厅在哪\n再见\n这句不会被读到\n")
+    script = "上个月电费多少\n营业厅在哪\n再见\n满意\n这句不会被读到\n"
+    result = run(["chat", "--account", "3201000001"], cli_env, script)
     assert result.returncode == 0, result.stderr
     replies = [line for line in result.stdout.splitlines() if line.startswith("小电：")]
-    assert len(replies) == 3
-    assert "128.50元" in replies[0] and "再见" in replies[2]
+    assert len(replies) == 4
+    assert "128.50元" in replies[0] and "满意" in replies[2] and "再见" in replies[3]
 
+
+def test_chat_json_lines(cli_env: dict[str, str]) -> None:
+    result = run(["chat", "--json"], cli_env, "我要交电费\n3201000001\n对\n")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {"text", "intent", "decision", "pay_url", "handoff", "end"} <= set(records[0])
+    assert records[1]["decision"] == "confirm" and "128.50元" in records[1]["text"]
+    assert records[2]["pay_url"].startswith("http://127.0.0.1:8000/pay/")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "audio"
 

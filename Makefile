@@ -2,20 +2,19 @@
 .PHONY: run test setup bench clean
 
 VENV := .venv
-SETUP_STAMP := $(VENV)/.setup-done
 
-$(SETUP_STAMP): pyproject.toml tools/setup.sh
-	bash tools/setup.sh
+$(VENV)/.setup-%: pyproject.toml tools/setup.sh
+	bash tools/setup.sh $*
 	touch $@
 
-setup: $(SETUP_STAMP)
+setup: $(VENV)/.setup-test
 
-run: setup
+run: $(VENV)/.setup-run
 	$(VENV)/bin/xiaodian db init
 	$(VENV)/bin/xiaodian models prepare
 	$(VENV)/bin/xiaodian chat
 
-test: setup
+test: $(VENV)/.setup-test
 	$(VENV)/bin/python -m pytest
 
 bench: setup

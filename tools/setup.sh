@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Set up everything 小电 needs on a fresh Debian machine (run as root):
 # Debian packages when missing, a .venv with Python 3.11, the project and its extras.
+#   tools/setup.sh run    what the product needs
+#   tools/setup.sh test   that, plus what the tests need (a browser, PostgreSQL)
 # Called by `make run` and `make test`; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-EXTRAS="${XIAODIAN_EXTRAS:-speech,test}"
+MODE="${1:-test}"
 # espeak-ng: the offline voice behind pyttsx3; libportaudio2: sounddevice (kiosk microphone).
-APT_PACKAGES=(espeak-ng libportaudio2 ${XIAODIAN_EXTRA_APT_PACKAGES:-})
+APT_PACKAGES=(espeak-ng libportaudio2)
+EXTRAS="speech"
+if [[ "$MODE" == "test" ]]; then
+    # chromium: the real browser for page tests; postgresql: the second database the service supports.
+    APT_PACKAGES+=(chromium postgresql)
+    EXTRAS="speech,test"
+fi
 
 need_apt=()
 for package in "${APT_PACKAGES[@]}"; do

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     payment_link_hours: int = 24
 
+    # Load the recogniser at start-up (the service reports ready once it is loaded).
+    speech_enabled: bool = True
     # Speech recognition: "auto" uses a registered Mandarin Vosk model when
     # there is one, else Whisper (which installs from PyPI and always works).
     asr_engine: Literal["auto", "whisper", "vosk"] = "auto"

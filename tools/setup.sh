@@ -13,7 +13,8 @@ APT_PACKAGES=(espeak-ng libportaudio2)
 EXTRAS="speech"
 if [[ "$MODE" == "test" ]]; then
     # chromium: the real browser for page tests; postgresql: the second database the service supports.
-    APT_PACKAGES+=(chromium postgresql)
+    # fonts-noto-cjk: so Chinese renders in the browser tests' screenshots.
+    APT_PACKAGES+=(chromium fonts-noto-cjk postgresql)
     EXTRAS="speech,test"
 fi
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,10 @@ def _state(request_or_socket: Any) -> Any:
     return request_or_socket.app.state
 
 
-def reply_json(app_state: Any, reply: ConversationReply, channel: Channel) -> dict[str, Any]:
-    """The conversation reply plus where to fetch its spoken form (8 kHz for the phone line)."""
+def reply_json(app_state: Any, reply: ConversationReply, channel: Channel, started: float) -> dict[str, Any]:
+    """The conversation reply plus where to fetch its spoken form (8 kHz for the phone line); counted in /metrics."""
+    app_state.metrics.turn(channel.value, reply.intent, time.perf_counter() - started,
+                           reply.handoff.reason if reply.handoff else None)
     body = reply.as_json()
     rate = 8000 if channel == Channel.PHONE else 16000
     speech_id = app_state.speech.register(reply.spoken, VoiceSettings(rate=reply.voice_rate, volume=reply.voice_volume), rate)
@@ -84,9 +87,10 @@ def kiosk_page(request: Request) -> HTMLResponse:
 @router.post("/api/converse", tags=["customer"])
 def converse(body: ConverseRequest, request: Request) -> dict[str, Any]:
     """One customer turn as text; the reply says what to show and say."""
+    started = time.perf_counter()
     state = _state(request)
     reply = state.services.conversations.handle(body.session_id, body.text, body.channel, body.account)
-    return reply_json(state, reply, body.channel)
+    return reply_json(state, reply, body.channel, started)
 
 
 async def _read_limited(upload: UploadFile) -> bytes:
@@ -108,6 +112,7 @@ async def converse_audio(request: Request, audio: UploadFile = File(..., descrip
                          session_id: str | None = Form(default=None, max_length=64),
                          channel: Channel = Form(default=Channel.WEB)) -> dict[str, Any]:
     """One customer turn as a WAV recording: transcript, reply and the spoken answer's URL."""
+    started = time.perf_counter()
     state = _state(request)
     data = await _read_limited(audio)
     recognizer = _recognizer(state)
@@ -117,10 +122,11 @@ async def converse_audio(request: Request, audio: UploadFile = File(..., descrip
         raise HTTPException(422, detail=str(error)) from None
     except AudioError as error:
         raise HTTPException(422, detail=str(error)) from None
+    state.metrics.timing("xiaodian_asr_seconds", transcript.seconds_decode)
     reply = await run_in_threadpool(state.services.conversations.handle, session_id, transcript.text, channel, None,
                                     transcript.confidence)
     return {"transcript": transcript.text, "asr_confidence": transcript.confidence,
-            "seconds_decode": transcript.seconds_decode, "reply": reply_json(state, reply, channel)}
+            "seconds_decode": transcript.seconds_decode, "reply": reply_json(state, reply, channel, started)}
 
 
 @router.get("/api/speech/{speech_id}.wav", tags=["customer"], response_class=Response)
@@ -131,7 +137,9 @@ def speech(speech_id: str, request: Request) -> Response:
     if entry is None:
         raise HTTPException(404, detail="没有这段语音。")
     spoken, rate, volume, sample_rate = entry
+    started = time.perf_counter()
     audio = state.speaker.speak(spoken, VoiceSettings(rate=rate, volume=volume), rate=sample_rate)
+    state.metrics.timing("xiaodian_tts_seconds", time.perf_counter() - started)
     return Response(audio.wav_bytes(), media_type="audio/wav")
 
 
@@ -151,6 +159,7 @@ async def converse_socket(socket: WebSocket) -> None:
 
     async def answer(utterance: Audio | None) -> None:
         nonlocal session_id
+        started = time.perf_counter()
         if utterance is None:
             await socket.send_json({"type": "error", "detail": "没有听到您说话，请再说一遍。"})
             return
@@ -167,7 +176,7 @@ async def converse_socket(socket: WebSocket) -> None:
                                         Channel.WEB, None, transcript.confidence)
         session_id = reply.session_id
         await socket.send_json({"type": "reply", "transcript": transcript.text,
-                                "reply": reply_json(state, reply, Channel.WEB)})
+                                "reply": reply_json(state, reply, Channel.WEB, started)})
 
     try:
         while True:

@@ -1,0 +1,140 @@
+"""The FastAPI app factory: one service for the kiosk, the admins and the staff.
+
+``create_app`` builds a fresh app; start-up (the lifespan) opens the
+database, seeds it (idempotent), loads the knowledge and its matcher once,
+makes sure there is an admin, and only then reports ready. Everything the
+routes need is put on ``app.state``: ``settings``, ``engine``,
+``knowledge``, and ``readiness`` (name → bool; /readyz is 200 when all are
+true, so a part loaded later, such as speech, adds its own entry).
+
+Run it with ``xiaodian serve`` or ``uvicorn --factory server.app:create_app``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from assistant.services import build_services
+from assistant.settings import Settings, get_settings
+from assistant.speech.tts import EspeakPinyinVoice, Speaker
+from knowledge_base.db import make_engine
+from knowledge_base.seed import seed_database
+from server import auth
+from server.deps import install_error_handlers
+from server.metrics import Metrics
+from server.routes import admin, customer, staff
+from server.routes.customer import KIOSK_DIR, SpeechRegistry
+
+STATIC_DIR = Path(__file__).parent / "static"
+logger = logging.getLogger("xiaodian.server")
+
+
+def announce_first_admin(password: str) -> None:
+    """Show the generated password once, where the operator who started the service looks."""
+    lines = [
+        "=" * 72,
+        f"首位管理员已创建 / First admin created: 用户名 user = {auth.FIRST_ADMIN_NAME}",
+        f"密码 password = {password}",
+        "密码只显示这一次，请记下并尽快修改：xiaodian users passwd admin",
+        "Shown only this once; change it soon with: xiaodian users passwd admin",
+        "=" * 72,
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _start(app: FastAPI) -> None:
+    """Blocking start-up work, run once before the first request."""
+    settings: Settings = app.state.settings
+    engine = make_engine(settings.resolved_database_url)
+    app.state.engine = engine
+    report = seed_database(engine)
+    app.state.readiness["database"] = True
+    if report.changed:
+        logger.info("knowledge base seeded: added %s, updated %s", report.added, report.updated)
+    # One Knowledge for everyone: an admin's save reloads the very matcher the kiosk uses.
+    services = build_services(settings, engine=engine, seed=False)
+    app.state.services = services
+    app.state.knowledge = services.knowledge
+    app.state.speaker = Speaker(EspeakPinyinVoice(), settings.speech_cache_dir)
+    app.state.readiness["knowledge"] = True
+    password = auth.ensure_first_admin(engine)
+    if password is not None:
+        announce_first_admin(password)
+    app.state.readiness["accounts"] = True
+    if settings.speech_enabled:
+        # Loaded now, not on the first question, so nobody waits seconds mid-conversation;
+        # in a thread so /healthz answers meanwhile (/readyz says "not yet").
+        threading.Thread(target=_load_speech, args=(app,), daemon=True, name="load-speech").start()
+
+
+def _load_speech(app: FastAPI) -> None:
+    from assistant.speech.engines import load_recognizer
+
+    try:
+        app.state.recognizer = load_recognizer(app.state.settings)
+        app.state.readiness["speech"] = True
+        logger.info("speech recogniser ready: %s", app.state.recognizer.name)
+    except Exception:  # reported through /readyz; typed questions keep working
+        logger.exception("speech recogniser failed to load")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    await run_in_threadpool(_start, app)
+    yield
+    app.state.engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(title="小电 xiaodian", description="供电服务语音助手：自助机、管理、客服", lifespan=lifespan)
+    app.state.settings = settings or get_settings()
+    app.state.readiness = {"database": False, "knowledge": False, "accounts": False}
+    if app.state.settings.speech_enabled:
+        app.state.readiness["speech"] = False
+    app.state.recognizer = None
+    app.state.metrics = Metrics()
+    app.state.speech = SpeechRegistry()
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/kiosk/static", StaticFiles(directory=KIOSK_DIR / "static"), name="kiosk-static")
+
+    @app.get("/healthz", tags=["运行状态"])
+    def healthz() -> dict[str, str]:
+        """Alive: the process answers (nothing else is checked)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["运行状态"])
+    def readyz(request: Request) -> JSONResponse:
+        """Ready: start-up finished and the database answers; 503 otherwise."""
+        checks = dict(request.app.state.readiness)
+        if checks.get("database"):
+            try:
+                with request.app.state.engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+            except Exception:  # any driver error means "not ready", which is the answer asked for
+                checks["database"] = False
+        ready = all(checks.values())
+        intents = len(request.app.state.knowledge.matcher) if checks.get("knowledge") else 0
+        return JSONResponse({"ready": ready, "checks": checks, "intents": intents},
+                            status_code=200 if ready else 503)
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["运行状态"])
+    def metrics(request: Request) -> PlainTextResponse:
+        """Prometheus text format: turns, intents, handoffs, turn/ASR/TTS latency."""
+        return PlainTextResponse(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    app.include_router(auth.router)
+    app.include_router(admin.router)
+    app.include_router(staff.router)
+    app.include_router(customer.router)
+    return app

@@ -212,6 +212,16 @@ def _payments(request: Request) -> Any:
     return _state(request).services.payments
 
 
+@router.post("/pay/notify", response_class=PlainTextResponse, include_in_schema=False)
+async def pay_notify(request: Request) -> PlainTextResponse:
+    """(Declared before /pay/{token} so that "notify" is never taken for a token.)
+
+    The provider's asynchronous, signed notification; answered "success" once handled (or already)."""
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    result = await run_in_threadpool(_payments(request).handle_notification, form)
+    return PlainTextResponse(result.ack_text)
+
+
 @router.get("/pay/{token}", response_class=HTMLResponse, include_in_schema=False)
 def pay_page(token: str, request: Request) -> HTMLResponse:
     from assistant.payments import LinkProblem
@@ -235,14 +245,6 @@ def pay_start(token: str, request: Request) -> Response:
         return templates.TemplateResponse(request, "pay_problem.html", {"message": problem.message}, status_code=410)
     # Like Alipay's return_url: where the provider sends the customer back to.
     return RedirectResponse(f"{redirect}?{urlencode({'return': f'/pay/{token}/done'})}", status_code=303)
-
-
-@router.post("/pay/notify", response_class=PlainTextResponse, include_in_schema=False)
-async def pay_notify(request: Request) -> PlainTextResponse:
-    """The provider's asynchronous, signed notification; answered "success" once handled (or already)."""
-    form = {key: str(value) for key, value in (await request.form()).items()}
-    result = await run_in_threadpool(_payments(request).handle_notification, form)
-    return PlainTextResponse(result.ack_text)
 
 
 def _return_path(value: str | None) -> str:

@@ -232,8 +232,7 @@ class ConversationService:
                     ticket = HandoffTicket(
                         session_id=state.id, reason=effect.reason.value, priority=effect.priority,
                         account_number=state.account, channel=state.channel.value, summary=effect.summary,
-                        transcript=[t.as_json() for t in state.transcript] + [{"speaker": "assistant", "text": reply.text,
-                                                                               "intent": reply.intent, "confidence": None}],
+                        transcript=[t.as_json() for t in state.transcript],  # ends with the handoff reply
                     )
                     db.add(ticket)
                     db.flush()

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,33 +36,53 @@ def _as_postgres(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+BINARIES_MISSING = "PostgreSQL server binaries not found (make test installs Debian's postgresql)"
+
+
+class PostgresUnavailable(RuntimeError):
+    """No PostgreSQL server binaries on this machine."""
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """Start a private PostgreSQL server and yield its URL (database ``xiaodian``); stop and delete it after.
+
+    Shared by the ``postgres_url`` fixture and ``bench/server.py``.
+    """
     binaries = _binaries()
     if binaries is None:
-        message = "PostgreSQL server binaries not found (make test installs Debian's postgresql)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        raise PostgresUnavailable(BINARIES_MISSING)
     folder = Path(tempfile.mkdtemp(prefix="xiaodian-pg-"))
     data = folder / "data"
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
     port = _free_port()
-    subprocess.run(_as_postgres([str(binaries / "initdb"), "-D", str(data), "-U", "xiaodian", "--auth=trust",
-                                 "-E", "UTF8", "--locale=C.UTF-8"]), check=True, capture_output=True)
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    subprocess.run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),
-                                 "-w", "start"]), check=True, capture_output=True)
     try:
-        subprocess.run(_as_postgres([str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "xiaodian",
-                                     "xiaodian"]), check=True, capture_output=True)
-        yield f"postgresql+psycopg://xiaodian@127.0.0.1:{port}/xiaodian"
+        subprocess.run(_as_postgres([str(binaries / "initdb"), "-D", str(data), "-U", "xiaodian", "--auth=trust",
+                                     "-E", "UTF8", "--locale=C.UTF-8"]), check=True, capture_output=True)
+        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        subprocess.run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l",
+                                     str(folder / "log"), "-w", "start"]), check=True, capture_output=True)
+        try:
+            subprocess.run(_as_postgres([str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U",
+                                         "xiaodian", "xiaodian"]), check=True, capture_output=True)
+            yield f"postgresql+psycopg://xiaodian@127.0.0.1:{port}/xiaodian"
+        finally:
+            subprocess.run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
+                           capture_output=True)
+            time.sleep(0.2)
     finally:
-        subprocess.run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
-                       capture_output=True)
-        time.sleep(0.2)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    if _binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail(BINARIES_MISSING)
+        pytest.skip(BINARIES_MISSING)
+    with throwaway_postgres() as url:
+        yield url
 
 
 def fresh_database(base_url: str, name: str) -> str:

@@ -132,6 +132,8 @@ def test_two_misses_hand_off_with_the_transcript(service, engine) -> None:  # ty
     assert ticket.account_number == DEMO and ticket.status == "waiting"
     said = [turn["text"] for turn in ticket.transcript if turn["speaker"] == "customer"]
     assert said == ["今天天气怎么样", "给我放首歌"]
+    assert [turn["speaker"] for turn in ticket.transcript] == ["customer", "assistant"] * 2
+    assert ticket.transcript[-1]["text"] == second.text
     assert "没听懂" in ticket.summary
 
 

@@ -1,0 +1,120 @@
+"""The three faces in a real browser (Debian's Chromium driven by Playwright), with screenshots.
+
+Screenshots go to ``test-artifacts/`` at the repository root for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.server_fixtures import ACCOUNTS, LiveServer, create_user, live_server, server_settings  # noqa: F401
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# As the machine's own probe starts it: headless, and no background calls to the closed network.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        message = "Debian's chromium is not installed (make test installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def new_page(browser, live: LiveServer, width: int = 1080, height: int = 1600):  # type: ignore[no-untyped-def]
+    page = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN").new_page()
+    page.set_default_timeout(15_000)
+    page.goto(live.url + "/")
+    return page
+
+
+def ask(page, text: str) -> str:  # type: ignore[no-untyped-def]
+    before = page.locator("#answer").inner_text()
+    page.fill("#typed", text)
+    page.click("button.send")
+    page.wait_for_function("([before]) => document.getElementById('answer').innerText !== before", arg=[before])
+    page.wait_for_function("() => document.getElementById('status').innerText === ''")
+    return page.locator("#answer").inner_text()
+
+
+def log_in(browser, live: LiveServer, name: str):  # type: ignore[no-untyped-def]
+    page = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="zh-CN").new_page()
+    page.set_default_timeout(15_000)
+    page.goto(live.url + "/login")
+    page.fill("#name", name)
+    page.fill("#password", ACCOUNTS[name][1])
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    return page
+
+
+def test_customer_types_a_question_and_gets_a_pay_button(browser, live_server: LiveServer) -> None:  # noqa: F811
+    page = new_page(browser, live_server)
+    assert "户号" in ask(page, "我要交电费")
+    assert "128.50元" in ask(page, "3201000001")
+    ask(page, "对")
+    pay = page.locator("#pay-button")
+    assert pay.is_visible() and "/pay/" in (pay.get_attribute("href") or "")
+    assert page.locator("#qr svg").count() == 1
+    for selector in ("button[data-say=转人工]", "button[data-say=再说一遍]", "button[data-say=说慢点]", "#talk"):
+        box = page.locator(selector).bounding_box()
+        assert box and box["width"] >= 60 and box["height"] >= 60  # elderly-sized touch targets
+    font_size = page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)")
+    assert font_size >= 24
+    page.screenshot(path=str(ARTIFACTS / "kiosk.png"), full_page=True)
+    # The link names the public address of the hall's server (a setting); this one listens elsewhere.
+    page.goto(live_server.url + urlparse(pay.get_attribute("href") or "").path)
+    assert "张*华" in page.content() and "128.50" in page.content()
+    page.screenshot(path=str(ARTIFACTS / "pay.png"), full_page=True)
+
+
+def test_kiosk_without_a_microphone_says_so(browser, live_server: LiveServer) -> None:  # noqa: F811
+    page = new_page(browser, live_server)
+    page.locator("#talk").dispatch_event("pointerdown")
+    page.locator("#talk").dispatch_event("pointerup")
+    page.wait_for_function("() => document.getElementById('status').innerText.includes('麦克风')")
+    assert "打字" in page.locator("#status").inner_text()
+
+
+def test_admin_edit_reaches_the_kiosk_on_the_next_question(browser, live_server: LiveServer) -> None:  # noqa: F811
+    kiosk = new_page(browser, live_server)
+    assert "龙城路" in ask(kiosk, "营业厅几点开门")
+    admin = log_in(browser, live_server, "admin1")
+    admin.goto(live_server.url + "/admin/intents/hall_info")
+    admin.fill("#f-answer_display", "营业厅今天起搬到文昌路1号，早上9点开门。")
+    admin.click("#intent-form button[type=submit]")
+    admin.wait_for_selector("#form-message:not([hidden])")
+    admin.screenshot(path=str(ARTIFACTS / "admin.png"), full_page=True)
+    assert "文昌路1号" in ask(kiosk, "营业厅几点开门")
+
+
+def test_handoff_appears_in_the_staff_console_and_is_claimed(browser, live_server: LiveServer) -> None:  # noqa: F811
+    staff = log_in(browser, live_server, "staff1")
+    staff.goto(live_server.url + "/staff")
+    staff.wait_for_selector("#live-status[data-state=live]")
+    kiosk = new_page(browser, live_server)
+    ask(kiosk, "上个月电费多少")
+    ask(kiosk, "3201000001")
+    assert "转人工" in ask(kiosk, "我要找真人说话")
+    staff.wait_for_selector("text=上个月电费多少")  # arrived without a reload
+    staff.screenshot(path=str(ARTIFACTS / "staff.png"), full_page=True)
+    staff.click("text=接手这位客户")
+    staff.wait_for_selector("text=已接手")
+    assert "staff1 处理中" in staff.content()

@@ -43,6 +43,17 @@ class ConverseRequest(BaseModel):
     account: str | None = Field(default=None, pattern=r"^[0-9]{10}$", description="已知户号（读卡）")
 
 
+class Problem(BaseModel):
+    detail: str = Field(description="给客户看的中文说明")
+
+
+_AUDIO_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    413: {"model": Problem, "description": "录音太大"},
+    422: {"description": "不是能用的录音，或者没有听到说话"},
+    503: {"model": Problem, "description": "语音识别还没有准备好"},
+}
+
+
 class SpeechRegistry:
     """Which spoken texts a speech id stands for; audio is made only when asked for."""
 
@@ -107,7 +118,7 @@ def _recognizer(state: Any) -> Any:
     return recognizer
 
 
-@router.post("/api/converse/audio", tags=["customer"])
+@router.post("/api/converse/audio", tags=["customer"], responses=_AUDIO_PROBLEMS)
 async def converse_audio(request: Request, audio: UploadFile = File(..., description="WAV 录音"),
                          session_id: str | None = Form(default=None, max_length=64),
                          channel: Channel = Form(default=Channel.WEB)) -> dict[str, Any]:
@@ -129,7 +140,8 @@ async def converse_audio(request: Request, audio: UploadFile = File(..., descrip
             "seconds_decode": transcript.seconds_decode, "reply": reply_json(state, reply, channel, started)}
 
 
-@router.get("/api/speech/{speech_id}.wav", tags=["customer"], response_class=Response)
+@router.get("/api/speech/{speech_id}.wav", tags=["customer"], response_class=Response,
+            responses={200: {"content": {"audio/wav": {}}}, 404: {"model": Problem, "description": "没有这段语音"}})
 def speech(speech_id: str, request: Request) -> Response:
     """The spoken answer (made on first request, then served from the cache)."""
     state = _state(request)

@@ -1,7 +1,9 @@
 # The two commands of the README. Both set everything up first.
-.PHONY: run test setup bench clean
+.PHONY: run chat test setup bench clean
 
 VENV := .venv
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 $(VENV)/.setup-%: pyproject.toml tools/setup.sh
 	bash tools/setup.sh $*
@@ -12,6 +14,9 @@ setup: $(VENV)/.setup-test
 run: $(VENV)/.setup-run
 	$(VENV)/bin/xiaodian db init
 	$(VENV)/bin/xiaodian models prepare
+	$(VENV)/bin/xiaodian serve --host $(HOST) --port $(PORT)
+
+chat: $(VENV)/.setup-run
 	$(VENV)/bin/xiaodian chat
 
 test: $(VENV)/.setup-test
@@ -20,6 +25,8 @@ test: $(VENV)/.setup-test
 bench: setup
 	$(VENV)/bin/python bench/intents.py
 	$(VENV)/bin/python bench/speech.py
+	$(VENV)/bin/python bench/dialogue.py
+	$(VENV)/bin/python bench/server.py
 
 clean:
 	rm -rf $(VENV) var

@@ -55,6 +55,26 @@ def db_init(no_demo: bool = typer.Option(False, "--no-demo", help="不加载演�
         typer.echo("  已是最新，没有改动。")
 
 
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Upgrade the tables to the newest migration (Alembic), keeping the data; no seeding."""
+    from sqlalchemy.engine import make_url
+
+    from knowledge_base.db import migrate
+
+    url = get_settings().resolved_database_url
+    result = migrate(_engine())
+    typer.echo(f"数据库：{make_url(url).render_as_string(hide_password=True)}")
+    if result.adopted:
+        typer.echo("  这是迁移功能之前建的数据库：已补齐缺少的表并记录版本，原有数据不动。")
+    after = ", ".join(result.after) or "无"
+    if result.changed:
+        before = ", ".join(result.before) or ("无版本记录" if result.adopted else "空库")
+        typer.echo(f"  已升级：{before} → {after}")
+    else:
+        typer.echo(f"  已是最新版本（{after}），没有改动。")
+
+
 def _match_record(match, slots) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """The stable JSON contract of ``intents match --json`` (and the head of ``ask --json``)."""
     return {

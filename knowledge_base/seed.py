@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from knowledge_base.db import create_tables, session
+from knowledge_base.db import migrate, session
 from knowledge_base.models import SERVICE_TZ, Account, Bill, Intent, PlannedOutage, ServiceHall, Tariff, utc_now
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -205,7 +205,7 @@ def _seed_demo(db, data_dir: Path, today: date, report: SeedReport) -> None:  # 
 def seed_database(engine: Engine, data_dir: Path = DATA_DIR, today: date | None = None,
                   include_demo: bool = True) -> SeedReport:
     """Create the tables and load the seed data; safe to run any number of times."""
-    create_tables(engine)
+    migrate(engine)  # create or upgrade the tables (Alembic), keeping the data
     report = SeedReport()
     with session(engine) as db:
         _seed_tariffs(db, data_dir, report)

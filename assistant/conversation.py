@@ -38,7 +38,6 @@ from assistant.dialogue import (
 from assistant.knowledge import Knowledge
 from intents import extract_slots
 from intents.slots import Slots
-from knowledge_base import queries
 from knowledge_base.db import session
 from knowledge_base.models import (
     SERVICE_TZ,
@@ -119,10 +118,7 @@ class KnowledgeWorld:
 
     def facts(self, account: str | None) -> CustomerFacts:
         if account not in self._facts:  # one turn asks several times; read once
-            # As Knowledge.customer_facts, with the three reads on one database connection.
-            found, bills, outages = (
-                queries.customer_records(self.knowledge.engine, account, self.today) if account else (None, (), ()))
-            self._facts[account] = CustomerFacts(account=found, bills=bills, outages=outages)
+            self._facts[account] = self.knowledge.customer_facts(account, self.today)
         return self._facts[account]
 
     def needs_account(self, intent: str) -> bool:

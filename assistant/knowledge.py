@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date
 
 from sqlalchemy.engine import Engine
 
 from assistant.answers import Answer, CustomerFacts, compose
 from intents import IntentMatcher, MatchResult, Slots, extract_slots
 from knowledge_base import queries
-from knowledge_base.models import SERVICE_TZ
 from knowledge_base.queries import KnowledgeSnapshot
 
 
@@ -53,16 +52,11 @@ class Knowledge:
         return self._matcher
 
     def customer_facts(self, account_number: str | None, today: date) -> CustomerFacts:
+        """The account, its bills (newest first) and its area's planned outages from today on."""
         if not account_number:
             return CustomerFacts()
-        account = queries.find_account(self.engine, account_number)
-        if account is None:
-            return CustomerFacts()
-        return CustomerFacts(
-            account=account,
-            bills=queries.bills_of(self.engine, account.number),
-            outages=queries.outages_in(self.engine, account.area, datetime.combine(today, time(), tzinfo=SERVICE_TZ)),
-        )
+        account, bills, outages = queries.customer_records(self.engine, account_number, today)
+        return CustomerFacts(account=account, bills=bills, outages=outages)
 
     def ask(self, text: str, account_number: str | None = None, today: date | None = None) -> Reply:
         """Understand one utterance and answer it, personally when the account is known."""

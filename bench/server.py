@@ -10,14 +10,16 @@ running short scripted conversations again and again: a question without an
 account, a question with a card-read account (``3201000001``) followed by
 turns in that session, and an out-of-scope line. Each level runs for a
 warm-up (not counted) and then a fixed measured window; a turn counts when it
-starts and finishes inside the window. PostgreSQL is a throwaway local server
+finishes inside the window. PostgreSQL is a throwaway local server
 started from Debian's packages, as the tests do (``tests/postgres.py``).
 
 The load generator runs on the same machine as the server (and PostgreSQL),
 so they share its cores. To keep the client side cheap it speaks HTTP/1.1
 itself over asyncio streams (``--client httpx`` uses httpx.AsyncClient
 instead, which costs several times more CPU per request); the table shows the
-CPU each side used per turn and how busy the whole machine was.
+CPU each side used per turn and how busy the whole machine was. The load
+generator's CPU per turn is the same work in every run, so it also shows how
+fast the (shared, virtual) machine was at the time: compare runs by it.
 
 Only 127.0.0.1 is ever contacted; every level is bounded in time.
 """
@@ -31,7 +33,6 @@ import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -225,7 +226,6 @@ class Level:
     database_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
     machine_busy: float = 0.0  # fraction of all cores
-    calibration_ms: float = 0.0
 
     @property
     def turns_per_s(self) -> float:
@@ -247,8 +247,8 @@ async def run_level(database: str, port: int, clients: int, warmup_s: float, dur
     if client_kind == "httpx":
         import httpx
 
-        httpx_client = httpx.AsyncClient(base_url=f"http://{HOST}:{port}", timeout=REQUEST_TIMEOUT_S,
-                                         limits=httpx.Limits(max_connections=clients, max_keepalive_connections=clients))
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        httpx_client = httpx.AsyncClient(base_url=f"http://{HOST}:{port}", timeout=REQUEST_TIMEOUT_S, limits=limits)
 
     async def one_client(index: int) -> None:
         connection: RawConnection | HttpxConnection = (
@@ -312,21 +312,7 @@ async def run_level(database: str, port: int, clients: int, warmup_s: float, dur
     finally:
         if httpx_client is not None:
             await httpx_client.aclose()
-    level.calibration_ms = calibrate()
     return level
-
-
-def calibrate() -> float:
-    """Milliseconds for a fixed piece of pure-Python work, best of three: how fast this machine's
-    cores are just now (a shared virtual machine's speed drifts; compare runs with this)."""
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        total = 0
-        for number in range(300_000):
-            total += number * number % 7
-        best = min(best, (time.perf_counter() - started) * 1000)
-    return best
 
 
 # --- the run -------------------------------------------------------------------------
@@ -344,8 +330,7 @@ def database_url(name: str, stack: ExitStack) -> str:
 def print_table(levels: list[Level]) -> None:
     cores = os.cpu_count() or 1
     header = (f"{'database':<10} {'clients':>7} {'turns/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
-              f"{'CPU ms/turn: server':>19} {'db':>5} {'client':>6} {'other cores':>11} {'machine busy':>12} "
-              f"{'calib ms':>8}")
+              f"{'CPU ms/turn: server':>19} {'db':>5} {'client':>6} {'other cores':>11} {'machine busy':>12}")
     print(header)
     print("-" * len(header))
     for level in levels:
@@ -355,10 +340,11 @@ def print_table(levels: list[Level]) -> None:
         print(f"{level.database:<10} {level.clients:>7} {level.turns_per_s:>8.0f} {level.percentile(0.5):>7.1f} "
               f"{level.percentile(0.99):>7.1f} {level.errors:>6} {level.server_cpu_s * 1000 / turns:>19.2f} "
               f"{level.database_cpu_s * 1000 / turns:>5.2f} {level.client_cpu_s * 1000 / turns:>6.2f} "
-              f"{max(0.0, other):>11.2f} {level.machine_busy:>11.0%} {level.calibration_ms:>8.1f}")
+              f"{max(0.0, other):>11.2f} {level.machine_busy:>11.0%}")
     print("CPU ms/turn: CPU time per measured turn of the uvicorn process, the PostgreSQL server and this load "
-          "generator.\nother cores: CPU used meanwhile by anything else on the machine, in cores. calib ms: a fixed "
-          "pure-Python loop\ntimed after the level (lower is faster; the same code on a drifting shared VM).")
+          "generator.\nThe load generator does the same work in every run: when its CPU per turn is high, the whole "
+          "(shared,\nvirtual) machine was slow at the time; on this one it drifts by up to 2.5 times (0.2 to 0.5 ms).\n"
+          "other cores: CPU used meanwhile by anything else on the machine, in cores.")
 
 
 def main() -> None:
@@ -379,10 +365,10 @@ def main() -> None:
         parser.error("keep it bounded: --duration in (0, 300], --warmup in [0, 60], at most 500 clients")
 
     cores = os.cpu_count() or 1
-    present = [name for name in ("uvloop", "httptools") if importlib.util.find_spec(name)]
-    print(f"POST /api/converse on {HOST}, uvicorn in a separate process ({', '.join(present) or 'asyncio + h11'}"
-          f"{' ' + ' '.join(args.uvicorn_arg) if args.uvicorn_arg else ''}); {args.warmup:g} s warm-up + "
-          f"{args.duration:g} s measured per level; client: {args.client}.")
+    present = ", ".join(name for name in ("uvloop", "httptools") if importlib.util.find_spec(name)) or "neither"
+    extra = f"; arguments: {' '.join(args.uvicorn_arg)}" if args.uvicorn_arg else ""
+    print(f"POST /api/converse on {HOST}, uvicorn in its own process (uvloop/httptools installed: {present}{extra}); "
+          f"{args.warmup:g} s warm-up + {args.duration:g} s measured per level; client: {args.client}.")
     print(f"NOTE: the load generator, the server and PostgreSQL share this machine's {cores} cores; "
           f"'machine busy' is all of them together.\n")
     results: list[Level] = []
@@ -407,9 +393,6 @@ def main() -> None:
         met = level.turns_per_s >= GOAL_TURNS_PER_S and level.percentile(0.99) < GOAL_P99_MS and level.errors == 0
         print(f"goal at {GOAL_CLIENTS} clients on {level.database} (>= {GOAL_TURNS_PER_S} turns/s, "
               f"p99 < {GOAL_P99_MS} ms, no errors): {'met' if met else 'MISSED'}")
-    if results:
-        all_latencies = [ms for level in results for ms in level.latencies_ms]
-        print(f"\n{len(all_latencies)} turns measured; mean latency {statistics.fmean(all_latencies):.1f} ms")
 
 
 if __name__ == "__main__":

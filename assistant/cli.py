@@ -254,13 +254,9 @@ def intents_match(as_json: bool = typer.Option(False, "--json", help="每行输�
     """Match one utterance per line of standard input; one result line each."""
     from datetime import date
 
-    from intents import IntentMatcher, extract_slots
-    from knowledge_base.queries import load_snapshot
-    from knowledge_base.seed import seed_database
+    from intents import extract_slots
 
-    engine = _engine()
-    seed_database(engine)
-    matcher = IntentMatcher(load_snapshot(engine, get_settings().region).specs)
+    matcher = _knowledge().matcher
     today = date.today()
     for line in sys.stdin:
         text = line.rstrip("\r\n")

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from sqlalchemy import insert
 from sqlmodel import func, select
 
-from assistant.answers import Answer, CustomerFacts, compose
+from assistant.answers import Answer, CustomerFacts
 from assistant.dialogue import (
     Channel,
     Effect,
@@ -30,6 +30,7 @@ from assistant.dialogue import (
     OpenRepairTicket,
     Policy,
     RecordRating,
+    Reply as PolicyReply,
     SessionState,
     SetReminder,
     Understanding,
@@ -126,15 +127,7 @@ class KnowledgeWorld:
         return bool(answers and answers.needs_account)
 
     def answer(self, intent: str, facts: CustomerFacts, slots: Slots) -> Answer | None:
-        snapshot = self.knowledge.snapshot
-        answers = snapshot.answers.get(intent)
-        if answers is None:
-            return None
-        account = facts.account
-        tariff = snapshot.tariff_for(account.region if account else self.knowledge.region,
-                                     account.category if account else "residential")
-        hall = snapshot.hall_for(account.area if account else None)
-        return compose(answers, facts, tariff, hall, slots, self.today)
+        return self.knowledge.answer(intent, facts, slots, self.today)
 
     def title(self, intent: str) -> str:
         answers = self.knowledge.snapshot.answers.get(intent)
@@ -230,7 +223,7 @@ class ConversationService:
             self._store(outcome.state)
         return reply
 
-    def _reply(self, state: SessionState, reply: Any, confidence: float) -> ConversationReply:
+    def _reply(self, state: SessionState, reply: PolicyReply, confidence: float) -> ConversationReply:
         world_titles = self.knowledge.snapshot.answers
         choices = tuple({"intent": c, "title": world_titles[c].title if c in world_titles else c} for c in reply.choices)
         return ConversationReply(state.id, reply.text, reply.spoken, reply.intent, reply.decision, round(confidence, 4),
@@ -254,7 +247,8 @@ class ConversationService:
                     db.flush()
                     reply = replace(reply, handoff=HandoffInfo(ticket.id or 0, ticket.reason, ticket.priority))
                 elif isinstance(effect, OpenRepairTicket):
-                    area = world.facts(effect.account).account.area if effect.account and world.facts(effect.account).account else ""
+                    known = world.facts(effect.account).account
+                    area = known.area if known else ""
                     db.add(RepairTicket(account_number=effect.account, area=area, kind=effect.kind,
                                         description=effect.description, session_id=state.id))
                 elif isinstance(effect, SetReminder):

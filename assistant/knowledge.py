@@ -58,18 +58,22 @@ class Knowledge:
         account, bills, outages = queries.customer_records(self.engine, account_number, today)
         return CustomerFacts(account=account, bills=bills, outages=outages)
 
+    def answer(self, intent: str, facts: CustomerFacts, slots: Slots, today: date) -> Answer | None:
+        """The intent's answer for this customer: their region's tariff and their area's hall."""
+        snapshot = self._snapshot
+        answers = snapshot.answers.get(intent)
+        if answers is None:
+            return None
+        account = facts.account
+        tariff = snapshot.tariff_for(account.region if account else self.region,
+                                     account.category if account else "residential")
+        return compose(answers, facts, tariff, snapshot.hall_for(account.area if account else None), slots, today)
+
     def ask(self, text: str, account_number: str | None = None, today: date | None = None) -> Reply:
         """Understand one utterance and answer it, personally when the account is known."""
         today = today or date.today()
-        snapshot, matcher = self._snapshot, self._matcher
-        match = matcher.match(text)
+        match = self._matcher.match(text)
         slots = extract_slots(match.normalized, today)
         facts = self.customer_facts(account_number or slots.account, today)
-        intent = snapshot.answers.get(match.intent)
-        region = facts.account.region if facts.account else self.region
-        category = facts.account.category if facts.account else "residential"
-        answer = None
-        if intent is not None:
-            answer = compose(intent, facts, snapshot.tariff_for(region, category),
-                             snapshot.hall_for(facts.account.area if facts.account else None), slots, today)
+        answer = self.answer(match.intent, facts, slots, today)
         return Reply(match, slots, answer, facts.account)

@@ -165,18 +165,19 @@ class ConversationService:
     # -- sessions --
 
     def start(self, channel: Channel | str = Channel.KIOSK, account: str | None = None,
-              caller_phone: str | None = None) -> SessionState:
+              caller_phone: str | None = None, client: str = "") -> SessionState:
         """A new conversation; the account may come from a card read or the caller's number."""
-        return self._open(channel, account, caller_phone, KnowledgeWorld(self.knowledge, self.clock()))
+        return self._open(channel, account, caller_phone, KnowledgeWorld(self.knowledge, self.clock()), client)
 
     def _open(self, channel: Channel | str, account: str | None, caller_phone: str | None,
-              world: KnowledgeWorld) -> SessionState:
+              world: KnowledgeWorld, client: str = "") -> SessionState:
         channel = Channel(channel)
         if account is None and caller_phone:
             account = self._account_by_phone(caller_phone)
         if account is not None and not world.account_exists(account):
             account = None
-        state = SessionState(id=secrets.token_urlsafe(12), channel=channel, started_at=self.clock(), account=account)
+        state = SessionState(id=secrets.token_urlsafe(12), channel=channel, started_at=self.clock(), account=account,
+                             client=client[:64])
         self._store(state)
         return state
 
@@ -200,7 +201,8 @@ class ConversationService:
     # -- turns --
 
     def handle(self, session_id: str | None, text: str, channel: Channel | str = Channel.KIOSK,
-               account: str | None = None, asr_confidence: float | None = None) -> ConversationReply:
+               account: str | None = None, asr_confidence: float | None = None,
+               client: str = "") -> ConversationReply:
         """One customer turn: understand, decide, act, log. Unknown session ids start a new session."""
         started = time.perf_counter()
         state = self.get(session_id) if session_id else None
@@ -209,7 +211,7 @@ class ConversationService:
             # The new session's first turn uses the same view: the account checked at the
             # start is not read again for the answer.
             world = KnowledgeWorld(self.knowledge, self.clock())
-            state = self._open(channel, account, None, world)
+            state = self._open(channel, account, None, world, client)
         with self._locks[state.id]:  # one turn at a time per conversation (double taps, retries)
             state = self.get(state.id) or state
             if world is None:
@@ -239,7 +241,7 @@ class ConversationService:
             for effect in effects:
                 if isinstance(effect, OpenHandoff):
                     ticket = HandoffTicket(
-                        session_id=state.id, reason=effect.reason.value, priority=effect.priority,
+                        session_id=state.id, reason=effect.reason.value, priority=effect.priority, client=state.client,
                         account_number=state.account, channel=state.channel.value, summary=effect.summary,
                         transcript=[t.as_json() for t in state.transcript],  # ends with the handoff reply
                     )

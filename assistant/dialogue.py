@@ -158,6 +158,7 @@ class SessionState:
     topic: str = ""  # the last real request (for summaries and fraud handoffs)
     handed_off: bool = False
     ended: bool = False
+    client: str = ""  # who is on the other end, as the edge knows it (address, line): for abuse limits
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,31 @@ class Settings(BaseSettings):
     # Where customers' phones reach this service: payment links and QR codes point here.
     public_url: str = "http://127.0.0.1:8000"
     payment_link_hours: int = 24
+
+    # Demo mode (`make run`): demo data, a visible 演示 banner on every page, and the only
+    # mode in which the FAKE sandbox payment provider and the FAKE SMS gateway exist.
+    demo: bool = False
+    # Who takes the money. "sandbox" is refused unless demo is on.
+    payment_provider: Literal["sandbox", "alipay", "wechatpay"] = "sandbox"
+
+    # Identity: how many distinct 户号 one conversation, and one client address per hour,
+    # may look up before 小电 politely stops and offers staff (bounds enumeration).
+    max_accounts_per_conversation: int = 3
+    max_accounts_per_client_hour: int = 20
+    # One-time codes sent to the phone on file.
+    verification_code_minutes: int = 10
+    max_verification_failures: int = 3
+
+    # Abuse bounds.
+    max_concurrent_recognitions: int = 0  # 0 means one per core
+    recognition_queue: int = 4  # waiting recognitions beyond the running ones; more get "请稍等"
+    max_websockets: int = 64
+    max_handoffs_per_client_hour: int = 5
+    # Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses); empty: none.
+    trusted_proxies: str = ""
+
+    # Quality-review retention: turn-log rows older than this are purged.
+    turn_log_days: int = 180
 
     # Load the recogniser at start-up (the service reports ready once it is loaded).
     speech_enabled: bool = True
@@ -44,12 +70,24 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_max_failures_per_ip: int = 20
     login_window_minutes: int = 10
-    # Hall PCs usually serve plain HTTP on the local network; set true behind HTTPS.
+    # Cookies are marked Secure when public_url is https (or when this is set).
     cookie_secure: bool = False
     # How often the staff console's event stream looks for queue changes.
     staff_poll_s: float = 1.0
     # On shutdown, requests in flight get this long to finish (open event streams are then cut).
     shutdown_grace_s: float = 10.0
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.cookie_secure or self.public_url.lower().startswith("https://")
+
+    @property
+    def recognition_slots(self) -> int:
+        return self.max_concurrent_recognitions or (os.cpu_count() or 1)
+
+    @property
+    def trusted_proxy_set(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.trusted_proxies.split(",") if part.strip())
 
     @property
     def models_dir(self) -> Path:

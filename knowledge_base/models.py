@@ -128,6 +128,8 @@ class PaymentLink(SQLModel, table=True):
     expires_at: datetime
     status: str = "open"  # open → paying → paid; or expired / cancelled
     paid_at: datetime | None = None
+    provider: str = ""  # which provider holds the order (sandbox, alipay, wechatpay)
+    paying_at: datetime | None = None  # when the customer went to the provider: reconciliation looks here
 
 
 class Payment(SQLModel, table=True):
@@ -140,6 +142,22 @@ class Payment(SQLModel, table=True):
     amount_fen: int
     paid_at: datetime = Field(default_factory=utc_now)
     notification: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # "recorded", or "refund_needed" when the bills had already been paid (shown to staff)
+    status: str = Field(default="recorded", index=True)
+    refund_reason: str = ""
+
+
+class SandboxOrder(SQLModel, table=True):
+    """An order held by the FAKE sandbox provider (demo mode only), kept in the database like a real one."""
+
+    order_id: str = Field(primary_key=True, max_length=32)
+    link_id: str = Field(unique=True, max_length=32)  # out_trade_no
+    amount_fen: int
+    subject: str
+    trade_no: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utc_now)
+    status: str = "WAIT_BUYER_PAY"  # WAIT_BUYER_PAY, TRADE_SUCCESS, TRADE_CLOSED
+    notification: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class HandoffTicket(SQLModel, table=True):
@@ -154,6 +172,7 @@ class HandoffTicket(SQLModel, table=True):
     summary: str = ""  # the assistant's one-line guess of what the customer wants
     transcript: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     status: str = Field(default="waiting", index=True)  # waiting → claimed → closed
+    client: str = Field(default="", index=True, max_length=64)  # who asked (address or line), for rate limits
     claimed_by: str | None = None
     note: str = ""
     created_at: datetime = Field(default_factory=utc_now)
@@ -200,6 +219,54 @@ class TurnLog(SQLModel, table=True):
     latency_ms: float = 0.0
 
 
+class VerificationCode(SQLModel, table=True):
+    """A one-time code sent by SMS to the phone on file; only its hash is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(index=True, max_length=64)
+    account_number: str = Field(foreign_key="account.number", index=True)
+    purpose: str = "verify"  # verify, or phone_change (sent to the OLD number)
+    code_hash: str
+    created_at: datetime = Field(default_factory=utc_now)
+    expires_at: datetime
+    attempts: int = 0
+    used_at: datetime | None = None
+
+
+class SmsMessage(SQLModel, table=True):
+    """The SMS outbox: codes, notices of changes, payment links, reminders."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(index=True, max_length=20)
+    text: str
+    kind: str = "notice"  # code, notice, payment_link, reminder
+    account_number: str | None = Field(default=None, index=True)
+    created_at: datetime = Field(default_factory=utc_now, index=True)
+    sent_at: datetime | None = None
+    status: str = "queued"  # queued, sent, failed
+    gateway: str = ""  # fake (demo mode) or the real gateway's name
+
+
+class AccountLookup(SQLModel, table=True):
+    """A 户号 looked up by a client: bounds enumeration per conversation and per client address."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    client: str = Field(index=True, max_length=64)
+    session_id: str = Field(max_length=64)
+    account_number: str = Field(max_length=10)
+    at: datetime = Field(default_factory=utc_now, index=True)
+
+
+class KioskDevice(SQLModel, table=True):
+    """A hall kiosk that signs its card reads with its own Ed25519 key; the server keeps the public half."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    public_key: str  # base64 of the raw 32-byte Ed25519 public key
+    hall: str = ""
+    created_at: datetime = Field(default_factory=utc_now)
+    disabled: bool = False
+
+
 class SatisfactionRating(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     session_id: str = Field(index=True)
@@ -222,6 +289,7 @@ class User(SQLModel, table=True):
     password_hash: str  # argon2id, never the password itself
     created_at: datetime = Field(default_factory=utc_now)
     disabled: bool = False
+    must_change_password: bool = False  # the generated first-admin password must be replaced at first login
 
 
 class LoginSession(SQLModel, table=True):

@@ -40,6 +40,7 @@ from server.deps import (
     Login,
     SettingsDep,
     as_utc,
+    client_address,
     optional_login,
     render,
     token_digest,
@@ -238,10 +239,6 @@ def _safe_next(target: str | None) -> str | None:
     return None if parts.scheme or parts.netloc else target
 
 
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 # --- Routes ---------------------------------------------------------------------------
 
 router = APIRouter(tags=["登录"])
@@ -255,7 +252,7 @@ def _login_page(request: Request, next_target: str | None, message: str = "", st
                                               "message": message, "name": name},
                       status_code=status_code)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login",
-                        secure=request.app.state.settings.cookie_secure)
+                        secure=request.app.state.settings.secure_cookies)
     return response
 
 
@@ -284,7 +281,7 @@ def login_submit(
         return _login_page(request, next_target, "页面已过期，请再输入一次。", 403, name)
     if not name.strip() or not password:
         return _login_page(request, next_target, "请输入用户名和密码。", 422, name)
-    client_ip = _client_ip(request)
+    client_ip = client_address(request)
     result = authenticate(db, name, password, client_ip, settings)
     if result.user is None:
         response = _login_page(request, next_target, result.message, result.status_code, name)
@@ -294,7 +291,7 @@ def login_submit(
     token = start_session(db, result.user, client_ip, settings)
     response = RedirectResponse(next_target or home_of(result.user.role), status_code=303)
     response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True,
-                        samesite="lax", secure=settings.cookie_secure, path="/")
+                        samesite="lax", secure=settings.secure_cookies, path="/")
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 

@@ -66,6 +66,23 @@ KnowledgeDep = Annotated[Knowledge, Depends(get_knowledge)]
 DbSession = Annotated[Session, Depends(get_db)]
 
 
+def client_address(request: Request | Any) -> str:
+    """The caller's address: the socket's peer, or X-Forwarded-For's last hop added by a trusted proxy.
+
+    Anyone can send X-Forwarded-For; it is believed only when the peer is one of
+    ``settings.trusted_proxies``, and then the right-most address the proxy saw is
+    taken (left-most entries are whatever the client wrote).
+    """
+    peer = request.client.host if request.client else "unknown"
+    trusted = request.app.state.settings.trusted_proxy_set
+    if peer not in trusted:
+        return peer
+    forwarded = [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",") if part.strip()]
+    while forwarded and forwarded[-1] in trusted:
+        forwarded.pop()
+    return forwarded[-1][:64] if forwarded else peer
+
+
 def as_utc(moment: datetime) -> datetime:
     """SQLite hands datetimes back without their zone; every stored moment is UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -27,6 +27,7 @@ from assistant.speech.audio import Audio, AudioError, from_pcm, read_wav
 from assistant.speech.recognizer import NoSpeechError
 from assistant.speech.vad import EndpointConfig, Endpointer
 from assistant.speech.voice import VoiceSettings
+from server.deps import client_address
 
 KIOSK_DIR = Path(__file__).resolve().parent.parent.parent / "kiosk"
 templates = Jinja2Templates(directory=str(KIOSK_DIR / "templates"))
@@ -103,10 +104,10 @@ def _turn_limiter(state: Any) -> anyio.CapacityLimiter:
 
 
 async def run_turn(state: Any, session_id: str | None, text: str, channel: Channel, account: str | None = None,
-                   asr_confidence: float | None = None) -> ConversationReply:
+                   asr_confidence: float | None = None, client: str = "") -> ConversationReply:
     """One conversation turn in a worker thread, at most ``TURN_THREADS`` at a time."""
     return await anyio.to_thread.run_sync(state.services.conversations.handle, session_id, text, channel, account,
-                                          asr_confidence, limiter=_turn_limiter(state))
+                                          asr_confidence, client, limiter=_turn_limiter(state))
 
 
 def reply_json(app_state: Any, reply: ConversationReply, channel: Channel, started: float) -> dict[str, Any]:
@@ -132,7 +133,8 @@ async def converse(body: ConverseRequest, request: Request) -> dict[str, Any]:
     # validated the returned dict in a second trip through the thread pool.
     started = time.perf_counter()
     state = _state(request)
-    reply = await run_turn(state, body.session_id, body.text, body.channel, body.account)
+    reply = await run_turn(state, body.session_id, body.text, body.channel, body.account,
+                           client=client_address(request))
     return reply_json(state, reply, body.channel, started)
 
 
@@ -166,7 +168,8 @@ async def converse_audio(request: Request, audio: UploadFile = File(..., descrip
     except AudioError as error:
         raise HTTPException(422, detail=str(error)) from None
     state.metrics.timing("xiaodian_asr_seconds", transcript.seconds_decode)
-    reply = await run_turn(state, session_id, transcript.text, channel, None, transcript.confidence)
+    reply = await run_turn(state, session_id, transcript.text, channel, None, transcript.confidence,
+                           client_address(request))
     return {"transcript": transcript.text, "asr_confidence": transcript.confidence,
             "seconds_decode": transcript.seconds_decode, "reply": reply_json(state, reply, channel, started)}
 
@@ -215,7 +218,8 @@ async def converse_socket(socket: WebSocket) -> None:
         except AudioError as error:
             await socket.send_json({"type": "error", "detail": str(error)})
             return
-        reply = await run_turn(state, session_id, transcript.text, Channel.WEB, None, transcript.confidence)
+        reply = await run_turn(state, session_id, transcript.text, Channel.WEB, None, transcript.confidence,
+                               client_address(socket))
         session_id = reply.session_id
         await socket.send_json({"type": "reply", "transcript": transcript.text,
                                 "reply": reply_json(state, reply, Channel.WEB, started)})

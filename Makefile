@@ -11,11 +11,14 @@ $(VENV)/.setup-%: pyproject.toml tools/setup.sh
 
 setup: $(VENV)/.setup-test
 
+# The demo: demo data, the 演示 banner, and the FAKE sandbox payment provider (see README, modes).
+run: export XIAODIAN_DEMO ?= true
 run: $(VENV)/.setup-run
 	$(VENV)/bin/xiaodian db init
 	$(VENV)/bin/xiaodian models prepare
 	$(VENV)/bin/xiaodian serve --host $(HOST) --port $(PORT)
 
+chat: export XIAODIAN_DEMO ?= true
 chat: $(VENV)/.setup-run
 	$(VENV)/bin/xiaodian chat
 

@@ -17,6 +17,9 @@ from knowledge_base.queries import AccountFacts, BillFacts, HallFacts, IntentAns
 from knowledge_base.tariff import TariffTable, estimate
 
 ASK_FOR_KWH = "您想算多少度电的电费？比如说三百度，我帮您算。"
+# A filled answer longer than this is not given: it bounds the reply and its turn-log row.
+MAX_ANSWER_CHARS = 2000
+ANSWER_TOO_LONG = "(answer too long)"  # reported in Answer.missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,16 +109,56 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
-def _fields_in(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+@dataclass(frozen=True, slots=True)
+class TemplateParts:
+    """A template cut into literal text and plain ``{field}`` names, plus whatever is not plain."""
+
+    pieces: tuple[tuple[str, str | None], ...]  # (text, field name or None), in order
+    not_plain: tuple[str, ...] = ()  # placeholders such as {hall_phone:电话}, {x!r}, {x.y}, {x[0]}, {}
+
+
+def parse_template(template: str) -> TemplateParts:
+    """Split a template; ValueError when its braces do not pair up.
+
+    Only ``{field}`` is a placeholder. Format specs, conversions, attribute and index
+    access are Python's format mini-language, which an admin's text must never reach:
+    ``{hall_name:>30000000}`` pads to 30 million characters and ``{x:电话}`` raises.
+    """
+    pieces: list[tuple[str, str | None]] = []
+    not_plain: list[str] = []
+    for literal, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            pieces.append((literal, None))
+            continue
+        if name.isidentifier() and not spec and conversion is None:
+            pieces.append((literal, name))
+            continue
+        pieces.append((literal, None))
+        not_plain.append("{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
+    return TemplateParts(tuple(pieces), tuple(not_plain))
+
+
+def _fields_in(parts: TemplateParts) -> set[str]:
+    return {name for _, name in parts.pieces if name is not None}
 
 
 def render(template: str, fields: dict[str, str]) -> tuple[str, tuple[str, ...]]:
-    """Fill a template; report the fields it needs that have no value."""
-    missing = tuple(sorted(_fields_in(template) - fields.keys()))
+    """Fill a template; report what it needs that cannot be filled (then the caller says it cannot answer).
+
+    Filled by plain concatenation, never ``str.format``: a bad row already in the database
+    (written before templates were checked) comes back as "missing", not as a 500 or a huge reply.
+    """
+    try:
+        parts = parse_template(template)
+    except ValueError:
+        return template, ("{",)
+    missing = tuple(sorted(_fields_in(parts) - fields.keys())) + parts.not_plain
     if missing:
         return template, missing
-    return template.format_map(fields), ()
+    text = "".join(literal + (fields[name] if name is not None else "") for literal, name in parts.pieces)
+    if len(text) > MAX_ANSWER_CHARS:
+        return template, (ANSWER_TOO_LONG,)
+    return text, ()
 
 
 def compose(intent: IntentAnswers, facts: CustomerFacts, tariff: TariffTable | None,
@@ -125,8 +168,7 @@ def compose(intent: IntentAnswers, facts: CustomerFacts, tariff: TariffTable | N
     if facts.account is not None and intent.account_display:
         display, missing = render(intent.account_display, fields)
         if not missing:
-            spoken, _ = render(intent.account_spoken or intent.account_display, fields)
-            return Answer(display, spoken, personal=True)
+            return Answer(display, _spoken(intent.account_spoken, display, fields), personal=True)
         if slots.month is not None and any(name.startswith("bill_") for name in missing):
             if slots.month == f"{today.year:04d}-{today.month:02d}" and facts.bills:
                 # This month's bill comes out next month: say so, then read the latest one.
@@ -140,6 +182,13 @@ def compose(intent: IntentAnswers, facts: CustomerFacts, tariff: TariffTable | N
         # An admin's template names a field this turn cannot fill: say so plainly, never show braces.
         text = "抱歉，这个问题我现在查不到，请您稍后再问，或者说转人工。"
         return Answer(text, text, personal=False, missing=missing)
-    spoken, _ = render(intent.spoken or intent.display, fields)
-    return Answer(display, spoken, personal=False)
+    return Answer(display, _spoken(intent.spoken, display, fields), personal=False)
+
+
+def _spoken(template: str | None, display: str, fields: dict[str, str]) -> str:
+    """The spoken form, or the display text when there is none or it cannot be filled (never a raw template)."""
+    if not template:
+        return display
+    spoken, missing = render(template, fields)
+    return display if missing else spoken
 

@@ -21,6 +21,12 @@ app.add_typer(intents_app, name="intents")
 users_app = typer.Typer(help="管理员和客服账号", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
+turns_app = typer.Typer(help="对话记录（质检用）", no_args_is_help=True)
+app.add_typer(turns_app, name="turns")
+payments_app = typer.Typer(help="付款：对账", no_args_is_help=True)
+app.add_typer(payments_app, name="payments")
+kiosk_app = typer.Typer(help="营业厅自助机（读卡签名的设备密钥）", no_args_is_help=True)
+app.add_typer(kiosk_app, name="kiosk")
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -271,15 +277,27 @@ def intents_match(as_json: bool = typer.Option(False, "--json", help="每行输�
 
 @app.command()
 def chat(
-    account: Optional[str] = typer.Option(None, "--account", "-a", help="户号（10位）"),
+    account: Optional[str] = typer.Option(None, "--account", "-a",
+                                          help="读卡得到的户号（10位）：本机终端上算作已核实身份，和自助机刷卡一样"),
+    named: Optional[str] = typer.Option(None, "--named", help="只说出的户号（10位）：未核实身份，只能查应缴金额和付款"),
+    caller_phone: Optional[str] = typer.Option(None, "--caller-phone", help="来电号码：和登记手机号一致就算核实身份（电话渠道）"),
     channel: str = typer.Option("cli", "--channel", help="kiosk、phone、web 或 cli"),
     as_json: bool = typer.Option(False, "--json", help="每轮输出一行 JSON"),
 ) -> None:
-    """A conversation on standard input, one customer line per input line (typed or piped)."""
+    """A conversation on standard input, one customer line per input line (typed or piped).
+
+    The terminal runs on the server, whose operator has the database anyway, so ``--account``
+    stands for a card read at a kiosk: that account, verified. ``--named`` only names the
+    account, as saying the 户号 would; ``--caller-phone`` verifies as the phone line does.
+    """
     from assistant.services import build_services
 
-    conversations = build_services(get_settings()).conversations
-    state = conversations.start(channel, account)
+    conversations = build_services(get_settings(), provider_required=False).conversations
+    if caller_phone and channel == "cli":
+        channel = "phone"  # a caller number only exists on the phone line
+    state = conversations.start(channel, named, caller_phone, client="cli")
+    if account:
+        conversations.present_card(state.id, channel, account, client="cli")
     if sys.stdin.isatty() and not as_json:
         typer.echo("小电：您好，我是小电。请问有什么可以帮您？（说“再见”结束）")
     for line in _customer_lines():
@@ -299,6 +317,30 @@ def chat(
                 typer.echo(f"      （已转人工，工单 {reply.handoff.ticket_id}）")
         if reply.end:
             break
+
+
+@kiosk_app.command("add-device")
+def kiosk_add_device(
+    name: str = typer.Argument(..., help="设备名，例如 jiangdu-hall-1"),
+    hall: str = typer.Option("", "--hall", help="所在营业厅"),
+    key_file: Optional[Path] = typer.Option(None, "--key-file", help="私钥文件写到哪里（默认 ./kiosk-设备名.pem）"),
+) -> None:
+    """Register a kiosk: a new Ed25519 key pair; the server keeps the public key, the private key goes to the kiosk PC."""
+    import re
+
+    from assistant.kiosk_devices import add_device
+
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        _fail("设备名只能用字母、数字、点、下划线和短横线，最长64个字符。")
+    path = key_file or Path(f"kiosk-{name}.pem")
+    if path.exists():
+        _fail(f"{path} 已经存在，不会覆盖。请换一个 --key-file。")
+    try:
+        add_device(_engine_with_tables(), name, path, hall)
+    except ValueError:
+        _fail(f"设备 {name} 已经登记过了。")
+    typer.echo(f"已登记设备 {name}。私钥已写到 {path}（只有本用户可读）。")
+    typer.echo("请把它拷到这台自助机上，然后从这里删掉。")
 
 
 def _customer_lines():  # type: ignore[no-untyped-def]
@@ -379,6 +421,16 @@ def _engine_with_tables():  # type: ignore[no-untyped-def]
     return engine
 
 
+@turns_app.command("purge")
+def turns_purge() -> None:
+    """Delete turn-log rows older than XIAODIAN_TURN_LOG_DAYS days (the server also does it daily)."""
+    from assistant.retention import purge_turn_log
+
+    days = get_settings().turn_log_days
+    removed = purge_turn_log(_engine_with_tables(), days)
+    typer.echo(f"已删除 {removed} 条超过 {days} 天的对话记录。")
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="监听地址（0.0.0.0 让局域网里的其他电脑也能访问）"),
@@ -389,8 +441,34 @@ def serve(
 
     settings = get_settings()
     typer.echo(f"小电服务启动中：http://{host}:{port}/  （管理 /admin，客服 /staff，按 Ctrl+C 停止）")
+    from server.security import uvicorn_log_config
+
+    # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 and
+    # rewrite the client address before the app sees it; the app honours it only from
+    # XIAODIAN_TRUSTED_PROXIES (server.deps.client_address). The log config redacts pay tokens.
     uvicorn.run("server.app:create_app", factory=True, host=host, port=port,
-                timeout_graceful_shutdown=settings.shutdown_grace_s, log_level="info")
+                timeout_graceful_shutdown=settings.shutdown_grace_s, log_level="info",
+                proxy_headers=False, log_config=uvicorn_log_config())
+
+
+@payments_app.command("reconcile")
+def payments_reconcile(
+    older_than_minutes: Optional[float] = typer.Option(
+        None, "--older-than-minutes", help="只查询进入支付超过这么多分钟的链接（默认 XIAODIAN_RECONCILE_AFTER_MINUTES）"),
+) -> None:
+    """Ask the payment provider about links stuck in paying and record what was paid (the server does it too)."""
+    from datetime import timedelta
+
+    from assistant.services import build_services
+
+    settings = get_settings()
+    minutes = settings.reconcile_after_minutes if older_than_minutes is None else older_than_minutes
+    report = build_services(settings).payments.reconcile(timedelta(minutes=minutes))
+    refunds = sum(result.refund_needed for result in report.recorded)
+    typer.echo(f"查询 {report.checked} 个付款中的链接：补记付款 {len(report.recorded) - refunds} 笔，"
+               f"待退款 {refunds} 笔，过期关闭 {report.expired} 个，支付平台暂时连不上 {report.unavailable} 次。")
+    if report.unavailable:
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

@@ -19,24 +19,32 @@ from datetime import date, datetime
 from typing import Any, Callable
 
 from sqlalchemy import insert
-from sqlmodel import func, select
+from sqlmodel import Session, func, select
 
+from assistant import identity
 from assistant.answers import Answer, CustomerFacts
 from assistant.dialogue import (
     Channel,
     Effect,
+    IdentityLimits,
     IssuePaymentLink,
     OpenHandoff,
     OpenRepairTicket,
     Policy,
+    RecordLookup,
     RecordRating,
     Reply as PolicyReply,
+    SendCode,
     SessionState,
     SetReminder,
     Understanding,
     UpdatePhone,
+    VerificationAttempt,
+    Verified,
 )
+from assistant.handoffs import HandoffDesk
 from assistant.knowledge import Knowledge
+from assistant.sms import SmsSender, mask_phones_deep, mask_phones_in
 from intents import extract_slots
 from intents.slots import Slots
 from knowledge_base.db import session
@@ -108,6 +116,8 @@ class KnowledgeWorld:
 
     knowledge: Knowledge
     now: datetime
+    limits: IdentityLimits = field(default_factory=IdentityLimits)
+    can_send_codes: bool = False
     _facts: dict[str | None, CustomerFacts] = field(default_factory=dict)
 
     @property
@@ -144,14 +154,28 @@ class KnowledgeWorld:
                 .where(PaymentLink.account_number == account).order_by(Payment.paid_at.desc())  # type: ignore[attr-defined]
             ).first()
 
+    def client_accounts(self, client: str) -> frozenset[str]:
+        return identity.client_accounts(self.knowledge.engine, client, self.now)
+
+    def verification_failures(self, account: str) -> int:
+        return identity.verification_failures(self.knowledge.engine, account, self.now)
+
+    def code_matches(self, session_id: str, account: str, code: str) -> bool:
+        return identity.code_matches(self.knowledge.engine, session_id, account, code, self.now,
+                                     self.limits.max_verification_failures)
+
 
 class ConversationService:
     def __init__(self, knowledge: Knowledge, payments: Any = None, clock: Callable[[], datetime] = utc_now,
-                 policy: Policy | None = None) -> None:
+                 policy: Policy | None = None, sms: SmsSender | None = None,
+                 limits: IdentityLimits | None = None, handoffs: HandoffDesk | None = None) -> None:
         self.knowledge = knowledge
         self.payments = payments  # assistant.payments.PaymentService, or None where links cannot be made
         self.clock = clock
         self.policy = policy or Policy()
+        self.handoffs = handoffs or HandoffDesk()  # one open ticket per conversation, a bound per address
+        self.sms = sms  # None: no SMS gateway, so no codes (the policy falls back) and no notices
+        self.limits = limits or IdentityLimits()
         self._sessions: OrderedDict[str, SessionState] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -167,19 +191,40 @@ class ConversationService:
     def start(self, channel: Channel | str = Channel.KIOSK, account: str | None = None,
               caller_phone: str | None = None, client: str = "") -> SessionState:
         """A new conversation; the account may come from a card read or the caller's number."""
-        return self._open(channel, account, caller_phone, KnowledgeWorld(self.knowledge, self.clock()), client)
+        return self._open(channel, account, caller_phone, self._world(), client)
+
+    def _world(self) -> KnowledgeWorld:
+        return KnowledgeWorld(self.knowledge, self.clock(), self.limits, self.sms is not None)
 
     def _open(self, channel: Channel | str, account: str | None, caller_phone: str | None,
               world: KnowledgeWorld, client: str = "") -> SessionState:
+        """A named account (said, typed, ``--account``) is not verified; the phone line's caller number is."""
         channel = Channel(channel)
-        if account is None and caller_phone:
+        verified = None
+        if account is None and caller_phone and channel == Channel.PHONE:
             account = self._account_by_phone(caller_phone)
+            verified = Verified.CALLER if account else None
         if account is not None and not world.account_exists(account):
-            account = None
+            account, verified = None, None
         state = SessionState(id=secrets.token_urlsafe(12), channel=channel, started_at=self.clock(), account=account,
-                             client=client[:64])
+                             client=client[:64], verified=verified, accounts=(account,) if account else ())
         self._store(state)
         return state
+
+    def present_card(self, session_id: str | None, channel: Channel | str, account: str, client: str = "") -> str:
+        """A card read whose kiosk signature the caller has checked: that account, verified. Returns the session id."""
+        world = self._world()
+        state = self.get(session_id) if session_id else None
+        if state is None:
+            state = self._open(channel, None, None, world, client)
+        if not world.account_exists(account):
+            return state.id
+        with self._locks[state.id]:
+            state = self.get(state.id) or state
+            accounts = state.accounts if account in state.accounts else state.accounts + (account,)
+            self._store(replace(state, account=account, verified=Verified.CARD, accounts=accounts, pending=None,
+                                retry_at=None))
+        return state.id
 
     def get(self, session_id: str) -> SessionState | None:
         with self._guard:
@@ -210,12 +255,12 @@ class ConversationService:
         if state is None:
             # The new session's first turn uses the same view: the account checked at the
             # start is not read again for the answer.
-            world = KnowledgeWorld(self.knowledge, self.clock())
+            world = self._world()
             state = self._open(channel, account, None, world, client)
         with self._locks[state.id]:  # one turn at a time per conversation (double taps, retries)
             state = self.get(state.id) or state
             if world is None:
-                world = KnowledgeWorld(self.knowledge, self.clock())
+                world = self._world()
             match = self.knowledge.matcher.match(text)
             understanding = Understanding(match, extract_slots(match.normalized, world.today), asr_confidence)
             outcome = self.policy.step(state, understanding, world)
@@ -240,14 +285,12 @@ class ConversationService:
         with self._write_turn, session(self.knowledge.engine) as db:
             for effect in effects:
                 if isinstance(effect, OpenHandoff):
-                    ticket = HandoffTicket(
-                        session_id=state.id, reason=effect.reason.value, priority=effect.priority, client=state.client,
-                        account_number=state.account, channel=state.channel.value, summary=effect.summary,
-                        transcript=[t.as_json() for t in state.transcript],  # ends with the handoff reply
-                    )
-                    db.add(ticket)
-                    db.flush()
-                    reply = replace(reply, handoff=HandoffInfo(ticket.id or 0, ticket.reason, ticket.priority))
+                    handed = self.handoffs.hand_off(db, state, effect, world.now)
+                    if handed.say_instead is not None:
+                        reply = replace(reply, text=handed.say_instead, spoken=handed.say_instead)
+                    if handed.ticket is not None:
+                        reply = replace(reply, handoff=HandoffInfo(handed.ticket.id or 0, handed.ticket.reason,
+                                                                   handed.ticket.priority))
                 elif isinstance(effect, OpenRepairTicket):
                     known = world.facts(effect.account).account
                     area = known.area if known else ""
@@ -258,22 +301,52 @@ class ConversationService:
                     row.active, row.channel, row.updated_at = effect.active, effect.channel, world.now
                     db.add(row)
                 elif isinstance(effect, UpdatePhone):
-                    account = db.get(Account, effect.account)
-                    if account is not None:
-                        account.phone = effect.phone
-                        db.add(account)
+                    self._change_phone(db, effect)
+                elif isinstance(effect, SendCode):
+                    reply = self._send_code(db, state, effect, reply, world)
+                elif isinstance(effect, VerificationAttempt):
+                    identity.record_attempt(db, state.id, effect.account, effect.method, effect.ok, world.now)
+                elif isinstance(effect, RecordLookup):
+                    identity.record_lookup(db, state.client, state.id, effect.account, world.now)
                 elif isinstance(effect, RecordRating):
                     db.add(SatisfactionRating(session_id=state.id, score=effect.score, at=world.now))
             match = understanding.match
             # Every turn writes this row: a plain INSERT in the same transaction (the ORM's unit
-            # of work for one new object cost more than twice as much).
+            # of work for one new object cost more than twice as much). Quality review needs what
+            # was asked and answered, not the phone numbers in it: those are masked.
             db.connection().execute(insert(TurnLog.__table__), dict(  # type: ignore[attr-defined]
                 session_id=state.id, at=world.now, channel=state.channel.value, account_number=state.account,
-                input_text=match.text[:2000], asr_confidence=understanding.asr_confidence, normalized=match.normalized,
-                intent=match.intent, confidence=match.confidence, decision=str(match.decision),
-                slots=understanding.slots.as_json(), reply=reply.text, latency_ms=round(latency_ms, 2),
+                input_text=mask_phones_in(match.text[:2000]), asr_confidence=understanding.asr_confidence,
+                normalized=mask_phones_in(match.normalized), intent=match.intent, confidence=match.confidence,
+                decision=str(match.decision), slots=mask_phones_deep(understanding.slots.as_json()),
+                reply=mask_phones_in(reply.text), latency_ms=round(latency_ms, 2),
             ))
             db.commit()
+        return reply
+
+    def _change_phone(self, db: Session, effect: UpdatePhone) -> None:
+        """The new number on file; the old number is told, so a change the holder did not make is noticed."""
+        account = db.get(Account, effect.account)
+        if account is None:
+            return
+        old, account.phone = account.phone, effect.phone
+        db.add(account)
+        if self.sms is not None and old != effect.phone:
+            text = (f"【小电】您户号{effect.account}的联系电话已经改成尾号{effect.phone[-4:]}的号码。"
+                    "如果不是您本人办理，请马上拨打95598。")
+            self.sms.send(db, old, text, "notice", effect.account)
+
+    def _send_code(self, db: Session, state: SessionState, effect: SendCode, reply: ConversationReply,
+                   world: KnowledgeWorld) -> ConversationReply:
+        account = world.facts(effect.account).account
+        if self.sms is None or account is None:  # the policy only asks when a sender exists
+            text = "抱歉，验证码现在发不了。您可以说转人工，请工作人员帮您办。"
+            return replace(reply, text=text, spoken=text)
+        code = identity.issue_code(db, state.id, effect.account, effect.purpose, world.now, self.limits.code_minutes)
+        doing = "修改联系电话" if effect.purpose == "phone_change" else "核实身份"
+        text = (f"【小电】您正在{doing}，验证码{code}，{self.limits.code_minutes}分钟内有效。"
+                "供电公司不会向您索要验证码，不要告诉别人。")
+        self.sms.send(db, account.phone, text, "code", effect.account)
         return reply
 
     def _issue_link(self, state: SessionState, effect: IssuePaymentLink, reply: ConversationReply) -> ConversationReply:

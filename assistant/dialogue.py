@@ -14,12 +14,24 @@ The rules, in the order they apply each turn:
 4. otherwise the intent is answered, confirmed first when money or contact
    details change, and misunderstandings climb the fallback ladder
    (confirm the best guess → offer numbered choices → hand off).
+
+Who the customer is decides what may be said (the same on every channel):
+- anonymous: general answers, tariffs, estimates;
+- named (a 户号 said or typed): the amount due and a payment link only, the
+  holder's name masked (anyone may pay for a relative);
+- verified (a code sent to the phone on file, a card read signed by a kiosk,
+  the caller's number on the phone line, or the fallback of surname plus the
+  phone's last four digits): everything else. Changing the phone number
+  needs a code sent to the old number. How many 户号 one conversation and one
+  client may look up is bounded, and failed verifications slow down, then
+  end with staff.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -35,6 +47,8 @@ AFFIRM, DENY, GOODBYE = "affirm", "deny", "goodbye"
 # Offered as numbered choices when 小电 did not understand.
 DEFAULT_CHOICES = ("pay_bill", "query_bill", "report_outage")
 MAX_ACCOUNT_TRIES = 2
+# Open to whoever names the account: paying (also for a relative), reporting a fault and asking to be reconnected.
+NAMED_ACTIONS = frozenset({"pay_bill", "cross_border_payment", "family_proxy", "report_outage", "reconnect"})
 MAX_MISSES = 2
 # An emergency is acted on even when the matcher is unsure: a false alarm costs
 # a staff minute, a missed one can cost a life.
@@ -56,6 +70,35 @@ class HandoffReason(StrEnum):
     COMPLAINT = "complaint"
     FRAUD = "fraud"
     ACCOUNT = "account"  # the 户号 could not be found
+    VERIFY = "verify"  # identity could not be verified
+    LIMIT = "limit"  # too many 户号 looked up
+
+
+class Verified(StrEnum):
+    """How the customer proved they may see the account's data."""
+
+    CALLER = "caller"  # the phone line's caller number is the phone on file
+    CARD = "card"  # a card read signed by a registered kiosk device
+    CODE = "code"  # a one-time code sent to the phone on file
+    FALLBACK = "fallback"  # the holder's surname and the last four digits of the phone on file
+
+
+# Named (unverified): the amount due and a payment link. These intents are answered
+# with the amount due; every other personal answer or change waits for verification.
+AMOUNT_DUE_INTENTS = frozenset({"query_balance", "query_bill", "query_usage", "invoice"})
+# Changes that need verification even though their answer shows no personal data.
+VERIFIED_ACTIONS = frozenset({"reminder_subscribe", "reminder_unsubscribe", "update_contact"})
+# The first wrong try waits this long before the next is taken, doubling each time.
+VERIFY_WAIT_SECONDS = 15
+CODE_DIGITS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityLimits:
+    max_accounts_per_conversation: int = 3
+    max_accounts_per_client_hour: int = 20
+    max_verification_failures: int = 3
+    code_minutes: int = 10
 
 
 HANDOFF_PRIORITY = {HandoffReason.EMERGENCY: 0, HandoffReason.COMPLAINT: 1, HandoffReason.FRAUD: 1}
@@ -105,7 +148,30 @@ class RecordRating:
     score: int  # 1 不满意, 2 一般, 3 满意
 
 
-Effect = IssuePaymentLink | OpenHandoff | OpenRepairTicket | SetReminder | UpdatePhone | RecordRating
+@dataclass(frozen=True, slots=True)
+class SendCode:
+    """A one-time code to the phone on file (for a phone change: the OLD number)."""
+
+    account: str
+    purpose: str = "verify"  # verify or phone_change
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationAttempt:
+    account: str
+    method: Verified
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLookup:
+    """A 户号 this client tried (counted against the per-client hourly limit)."""
+
+    account: str
+
+
+Effect = (IssuePaymentLink | OpenHandoff | OpenRepairTicket | SetReminder | UpdatePhone | RecordRating | SendCode
+          | VerificationAttempt | RecordLookup)
 
 
 # --- state ---------------------------------------------------------------------
@@ -159,6 +225,9 @@ class SessionState:
     handed_off: bool = False
     ended: bool = False
     client: str = ""  # who is on the other end, as the edge knows it (address, line): for abuse limits
+    verified: Verified | None = None  # how the current account was verified; None: named only
+    accounts: tuple[str, ...] = ()  # distinct 户号 looked up in this conversation
+    retry_at: datetime | None = None  # after a failed verification, the next try is taken from then on
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +266,18 @@ class World(Protocol):
 
     def paid_recently(self, account: str) -> datetime | None:
         """When the account's latest payment arrived, if any."""
+
+    limits: IdentityLimits
+    can_send_codes: bool  # an SMS sender exists (the FAKE one in demo mode, or a real gateway)
+
+    def client_accounts(self, client: str) -> frozenset[str]:
+        """The 户号 this client tried in the last hour."""
+
+    def verification_failures(self, account: str) -> int:
+        """Failed verifications of this account in the last hour, whoever tried."""
+
+    def code_matches(self, session_id: str, account: str, code: str) -> bool:
+        """The code is this conversation's latest unexpired, unused code for the account."""
 
 
 # --- helpers -------------------------------------------------------------------
@@ -238,6 +319,8 @@ def summarize(state: SessionState, reason: HandoffReason, world: World) -> str:
         HandoffReason.COMPLAINT: "要投诉",
         HandoffReason.FRAUD: "可能遇到冒充供电公司的诈骗",
         HandoffReason.ACCOUNT: "户号没有找到",
+        HandoffReason.VERIFY: "身份核实没有通过",
+        HandoffReason.LIMIT: "查的户号超过了限额",
     }[reason]
     last = next((t.text for t in reversed(state.transcript) if t.speaker == "customer"), "")
     return f"客户（{who}）{wants}，{why}。最后一句：“{last}”"
@@ -272,8 +355,13 @@ class Policy:
         return Outcome(new_state, reply, outcome.effects)
 
     def _decide(self, state: SessionState, understanding: Understanding, world: World) -> Outcome:
+        state, learned, refusal = self._learn_account(state, understanding, world)
+        outcome = self._respond(state, understanding, world, refusal)
+        return replace(outcome, effects=learned + outcome.effects)
+
+    def _respond(self, state: SessionState, understanding: Understanding, world: World,
+                 refusal: Outcome | None) -> Outcome:
         match = understanding.match
-        state = self._learn_account(state, understanding, world)
         emergency = next((c for c in match.candidates[:1] if c.intent == EMERGENCY), None)
         pending = state.pending
         if pending is not None and pending.kind in ("choice", "satisfaction"):
@@ -291,6 +379,8 @@ class Policy:
         if match.intent == HUMAN and match.decision != Decision.NONE:
             reason = HandoffReason.FRAUD if state.topic == "fraud_check" else HandoffReason.ASKED
             return self._handoff(state, reason, world)
+        if refusal is not None:
+            return refusal
         if state.pending is not None:
             outcome = self._answer_pending(state, state.pending, understanding, world)
             if outcome is not None:
@@ -300,11 +390,33 @@ class Policy:
 
     # -- account --
 
-    def _learn_account(self, state: SessionState, understanding: Understanding, world: World) -> SessionState:
+    def _learn_account(self, state: SessionState, understanding: Understanding,
+                       world: World) -> tuple[SessionState, tuple[Effect, ...], Outcome | None]:
+        """Take a newly said 户号, within the limits that stop enumeration."""
         number = understanding.slots.account
-        if number and number != state.account and world.account_exists(number):
-            return replace(state, account=number, account_tries=0)
-        return state
+        if not number or number == state.account:
+            return state, (), None
+        effects: tuple[Effect, ...] = ()
+        if number not in state.accounts:
+            limits = world.limits
+            if len(state.accounts) >= limits.max_accounts_per_conversation:
+                lead = f"抱歉，为了保护用户信息，一次最多查{limits.max_accounts_per_conversation}个户号。"
+                return state, (), self._offer_handoff(state, HandoffReason.LIMIT, lead)
+            tried = world.client_accounts(state.client)
+            if number not in tried and len(tried) >= limits.max_accounts_per_client_hour:
+                lead = "抱歉，为了保护用户信息，这里查的户号太多了，请过一个小时再查。"
+                return state, (), self._offer_handoff(state, HandoffReason.LIMIT, lead)
+            state = replace(state, accounts=state.accounts + (number,))
+            effects = (RecordLookup(number),)
+        if world.account_exists(number):
+            # Another account: what was verified or about to be confirmed was for the old one.
+            state = replace(state, account=number, account_tries=0, verified=None, retry_at=None,
+                            pending=state.pending if state.pending and state.pending.kind == "account" else None)
+        return state, effects, None
+
+    def _offer_handoff(self, state: SessionState, reason: HandoffReason, lead: str) -> Outcome:
+        state = replace(state, pending=Pending("offer_handoff", state.topic, (reason.value,)))
+        return Outcome(state, _say(state, lead + "要不要我帮您转人工？请说“要”或者“不用”。", state.topic or HUMAN, "confirm"))
 
     # -- open questions --
 
@@ -336,10 +448,14 @@ class Policy:
                 return self._confirm(state, "update_contact", f"您要把联系电话改成{understanding.slots.phone}，对吗？",
                                      data=(understanding.slots.phone,))
             return self._keep_open(state, pending, "请您说一下新的手机号，十一位数字。")
+        if pending.kind in ("code", "verify_fallback"):
+            return self._check_identity(state, pending, understanding, world)
         if pending.kind == "kwh":
             if understanding.slots.kwh is not None:
                 return self._handle_intent(replace(state, pending=None), "bill_estimate", understanding, world)
             return None
+        if pending.kind == "verify_offer" and intent not in (AFFIRM, DENY) and understanding.match.decision != Decision.NONE:
+            return None  # asked for something else instead: the offer lapses
         # Yes/no questions. Giving the 户号 when offered a look-up means yes too.
         gave_account = pending.kind == "confirm_intent" and bool(understanding.slots.account) and state.account
         if intent == AFFIRM or gave_account or (pending.kind == "confirm_intent" and intent == pending.intent):
@@ -348,6 +464,8 @@ class Policy:
                 return self._do_confirmed(state, pending, world)
             if pending.kind == "offer_handoff":
                 return self._handoff(state, HandoffReason(pending.data[0]) if pending.data else HandoffReason.ASKED, world)
+            if pending.kind == "verify_offer":
+                return self._send_code(state, pending, world)
             return self._handle_intent(state, pending.intent, understanding, world)
         if intent == DENY:
             state = replace(state, pending=None)
@@ -375,6 +493,99 @@ class Policy:
         lead = f"没有查到户号{heard}。" if heard else "没有听清您的户号。"
         state = replace(state, account_tries=tries)
         return Outcome(state, _say(state, lead + "请您看着电费单，一位一位地慢慢说，十位数字。", pending.intent, "confirm"))
+
+    # -- identity --
+
+    def _needs_verification(self, state: SessionState, intent: str, world: World) -> bool:
+        if state.verified is not None:
+            # A phone change needs a code sent to the number being replaced, whatever else was shown.
+            return intent == "update_contact" and state.verified != Verified.CODE
+        if intent in VERIFIED_ACTIONS:
+            return True
+        answer = world.answer(intent, world.facts(state.account), Slots())
+        return answer is not None and answer.personal
+
+    def _named_line(self, state: SessionState, world: World) -> str:
+        """What anyone who names the account may hear: the masked holder and the amount due."""
+        facts = world.facts(state.account)
+        holder = mask_name(facts.account.holder) if facts.account else ""
+        due = sum(b.amount_fen for b in facts.bills if not b.paid)
+        owed = f"现在要交{formatting.yuan(due)}元。" if due else "现在不用交电费。"
+        return f"户号{state.account}，户主{holder}，{owed}"
+
+    def _ask_verification(self, state: SessionState, intent: str, world: World, lead: str = "") -> Outcome:
+        """One short step to prove it is the holder: a code when one can be sent, else the fallback."""
+        assert state.account is not None
+        limits = world.limits
+        if world.verification_failures(state.account) >= limits.max_verification_failures:
+            return self._offer_handoff(state, HandoffReason.VERIFY, lead + "身份核实没通过的次数太多了，请找工作人员办理。")
+        title = world.title(intent)
+        facts = world.facts(state.account)
+        if world.can_send_codes and facts.account is not None:
+            tail = facts.account.phone[-4:]
+            purpose = "phone_change" if intent == "update_contact" else "verify"
+            text = (lead + f"办“{title}”，要先确认是户主本人。我给户主登记的手机，尾号{tail}，"
+                    "发一条验证码，好吗？请说“好”或者“不用”。")
+            state = replace(state, pending=Pending("verify_offer", intent, (purpose,)), topic=intent)
+            return Outcome(state, _say(state, text, intent, "confirm"))
+        if intent == "update_contact":
+            # Without a code to the old number only staff may change it.
+            return self._offer_handoff(replace(state, topic=intent),
+                                       HandoffReason.ASKED, lead + "改手机号要给原来的手机发验证码，现在发不了，请工作人员帮您办。")
+        text = lead + f"办“{title}”，要先确认是户主本人。请您说一下户主姓什么，再说登记手机号的最后四位数字。"
+        state = replace(state, pending=Pending("verify_fallback", intent), topic=intent)
+        return Outcome(state, _say(state, text, intent, "confirm"))
+
+    def _send_code(self, state: SessionState, pending: Pending, world: World) -> Outcome:
+        assert state.account is not None
+        facts = world.facts(state.account)
+        tail = facts.account.phone[-4:] if facts.account else ""
+        text = (f"好的，验证码已经发到尾号{tail}的手机上，{world.limits.code_minutes}分钟内有效。"
+                f"请您看一下短信，把{CODE_DIGITS}位数字说给我。")
+        purpose = pending.data[0] if pending.data else "verify"
+        state = replace(state, pending=Pending("code", pending.intent))
+        return Outcome(state, _say(state, text, pending.intent, "confirm"), (SendCode(state.account, purpose),))
+
+    def _check_identity(self, state: SessionState, pending: Pending, understanding: Understanding,
+                        world: World) -> Outcome | None:
+        """The code, or the surname and last four digits, as the customer said them."""
+        assert state.account is not None
+        digits = re.sub(r"\D", "", understanding.match.normalized)
+        by_code = pending.kind == "code"
+        if not digits:
+            if pending.reminded or understanding.match.decision != Decision.NONE:
+                return None  # said something else (不用, another request): the question lapses
+            ask = f"请您说一下短信里的{CODE_DIGITS}位数字。" if by_code else "请您说一下户主姓什么，和手机号的最后四位数字。"
+            return self._keep_open(state, pending, ask)
+        if state.retry_at is not None and world.now < state.retry_at:
+            seconds = max(1, int((state.retry_at - world.now).total_seconds()))
+            return Outcome(state, _say(state, f"请您稍等{seconds}秒，再说一遍。", pending.intent, "confirm"))
+        if by_code:
+            method, ok = Verified.CODE, len(digits) == CODE_DIGITS and world.code_matches(state.id, state.account, digits)
+        else:
+            method, ok = Verified.FALLBACK, self._fallback_matches(understanding, digits, world.facts(state.account))
+        attempt = VerificationAttempt(state.account, method, ok)
+        if ok:
+            state = replace(state, verified=method, pending=None, retry_at=None)
+            outcome = self._handle_intent(state, pending.intent, understanding, world)
+            reply = replace(outcome.reply, text="核实好了。" + outcome.reply.text, spoken="核实好了。" + outcome.reply.spoken)
+            return Outcome(outcome.state, reply, (attempt,) + outcome.effects)
+        failures = world.verification_failures(state.account) + 1  # this one is written after the turn
+        if failures >= world.limits.max_verification_failures:
+            outcome = self._handoff(state, HandoffReason.VERIFY, world, lead="抱歉，没能核实您的身份。")
+            return replace(outcome, effects=(attempt,) + outcome.effects)
+        wait = VERIFY_WAIT_SECONDS * 2 ** (failures - 1)
+        state = replace(state, retry_at=world.now + timedelta(seconds=wait), pending=replace(pending, reminded=False))
+        said = "验证码不对。" if by_code else "和登记的信息对不上。"
+        text = f"{said}请您再看一下，{wait}秒以后再说一遍。"
+        return Outcome(state, _say(state, text, pending.intent, "confirm"), (attempt,))
+
+    @staticmethod
+    def _fallback_matches(understanding: Understanding, digits: str, facts: CustomerFacts) -> bool:
+        account = facts.account
+        if account is None or len(digits) < 4 or not account.holder:
+            return False
+        return digits[-4:] == account.phone[-4:] and account.holder[0] in understanding.match.text
 
     # -- answering --
 
@@ -414,8 +625,13 @@ class Policy:
                       last.choices, last.end)
         return Outcome(state, reply)
 
+    @staticmethod
+    def _visible_facts(state: SessionState, world: World) -> CustomerFacts:
+        """What answers may draw on: the account's data once verified, else nothing of it (not even its hall)."""
+        return world.facts(state.account) if state.verified else CustomerFacts()
+
     def _answer_text(self, intent: str, state: SessionState, understanding: Understanding, world: World) -> str:
-        answer = world.answer(intent, world.facts(state.account), understanding.slots)
+        answer = world.answer(intent, self._visible_facts(state, world), understanding.slots)
         return answer.display if answer else ""
 
     def _handle_intent(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
@@ -437,7 +653,9 @@ class Policy:
             state = replace(state, pending=Pending("account", intent), topic=intent)
             return Outcome(state, _say(state, text, intent, "accept"))
         state = replace(state, topic=intent)
-        facts = world.facts(state.account)
+        if state.account and intent not in NAMED_ACTIONS and self._needs_verification(state, intent, world):
+            lead = self._named_line(state, world) if intent in AMOUNT_DUE_INTENTS else ""
+            return self._ask_verification(state, intent, world, lead)
         actions = {
             "pay_bill": self._pay_bill,
             "reminder_subscribe": self._subscribe,
@@ -450,7 +668,7 @@ class Policy:
         }
         if intent in actions:
             return actions[intent](state, intent, understanding, world)
-        answer = world.answer(intent, facts, understanding.slots)
+        answer = world.answer(intent, self._visible_facts(state, world), understanding.slots)
         if answer is None:
             return self._miss(state, understanding, world)
         if intent == "bill_estimate" and understanding.slots.kwh is None:
@@ -505,12 +723,13 @@ class Policy:
         return Outcome(state, _say(state, f"好的，户主{holder}。请您说一下新的手机号。", intent, "accept"))
 
     def _report_outage(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
-        facts = world.facts(state.account)
+        # Anyone may report a fault; the area and its planned outages are the holder's to hear.
+        facts = self._visible_facts(state, world)
         now_outage = [o for o in facts.outages if o.starts_at.date() <= world.today <= o.ends_at.date()]
         if now_outage:
             answer = world.answer("planned_outage", facts, understanding.slots)
             return Outcome(state, _say(state, (answer.display if answer else "") + "这是计划停电，到时间会自动来电。", intent, "accept"))
-        area = facts.account.area if facts.account else "您家"
+        area = facts.account.area if facts.account else "您那里"
         text = (f"已经给您登记报修，{area}的抢修人员会尽快联系您。城区一般45分钟、农村90分钟内到现场。"
                 "请先别碰电线和电闸。")
         ticket = OpenRepairTicket(state.account, "outage", understanding.match.text)

@@ -14,6 +14,12 @@ Why it is built this way:
   until acknowledged, so it arrives many times, late, even twice at once: the
   provider's transaction id is the ledger's unique key, and the ledger row,
   the link and the bills change in one database transaction.
+- A bill can be paid only once. A new link cancels the account's older open
+  links and closes their provider orders; money that still arrives for a
+  paid, superseded or expired link is kept in the ledger as refund_needed,
+  with the reason, for staff. Notifications can be lost (a crash, an outage
+  longer than the provider retries), so ``reconcile`` asks the provider about
+  links left "paying" and records what it says exactly as a notification would.
 
 I/O goes only through the engine and the provider object, so tests drive it
 against a real SQLite file and the sandbox provider.
@@ -29,12 +35,12 @@ import os
 import re
 import secrets
 import tempfile
+import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 import segno
 from sqlalchemy.engine import Engine
@@ -43,6 +49,15 @@ from sqlmodel import Session, col, select, update
 
 from assistant.answers import mask_name
 from assistant.formatting import month_label, yuan
+from assistant.providers.base import (
+    Checkout,
+    InvalidNotification,
+    OrderRequest,
+    PaymentProvider,
+    ProviderTrade,
+    ProviderUnavailable,
+    RawNotification,
+)
 from knowledge_base.db import session
 from knowledge_base.models import SERVICE_TZ, Account, Bill, Payment, PaymentLink, utc_now
 
@@ -50,11 +65,11 @@ SECRET_BYTES = 32
 # 128 bits of HMAC-SHA256 (RFC 2104 allows truncation to half the hash): the
 # token stays short enough that the SMS holding it is not split in two.
 TOKEN_MAC_BYTES = 16
-# Statuses of Alipay's notification that mean the money has been taken.
-PAID_TRADE_STATUSES = frozenset({"TRADE_SUCCESS", "TRADE_FINISHED"})
+# A provider keeps notifying for about a day: a superseded link's lost payment is still looked for that long.
+PROVIDER_RETRY_WINDOW = timedelta(hours=48)
 
 _SECRET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_YUAN = re.compile(r"(\d{1,9})(?:\.(\d{1,2}))?")
+logger = logging.getLogger(__name__)
 _MAX_TOKEN_LENGTH = 200
 
 LinkProblemKind = Literal["unknown", "tampered", "expired", "used"]
@@ -169,33 +184,6 @@ def verify_token(key: bytes, token: str) -> LinkToken:
     return LinkToken(link_id, datetime.fromtimestamp(int(expiry), tz=timezone.utc))
 
 
-# --- The provider ------------------------------------------------------------------
-
-
-class PaymentProvider(Protocol):
-    """A payment provider (Alipay, WeChat Pay, or the sandbox fake).
-
-    Notifications reach ``PaymentService.handle_notification`` as a flat form
-    with Alipay's field names (out_trade_no, trade_no, total_amount in yuan,
-    trade_status, gmt_payment); an adapter for another provider translates to
-    that shape after checking its own signature.
-    """
-
-    name: str
-
-    def create_order(self, link_id: str, amount_fen: int, subject: str) -> str:
-        """Open (or find) the order for ``link_id`` and return the cashier URL to send the customer to.
-
-        Must be idempotent per ``link_id``, as real providers are per
-        out_trade_no: asking twice returns the same order, never a second one.
-        """
-        ...
-
-    def verify(self, form: Mapping[str, str]) -> bool:
-        """Whether the notification really comes from this provider (its signature checks out)."""
-        ...
-
-
 # --- What the service hands out ----------------------------------------------------
 
 
@@ -227,21 +215,50 @@ class LinkView:
 
 @dataclass(frozen=True, slots=True)
 class NotificationResult:
-    """How a provider notification was taken; ``ack_text`` is the body to answer the provider with."""
+    """How a provider's word about a payment was taken.
+
+    ``accepted`` tells the provider to stop retrying (the provider's adapter
+    turns it into the answer it expects); a refused one will be sent again.
+    """
 
     accepted: bool
-    ack_text: str  # "success" stops the provider retrying; "fail" makes it retry
     duplicate: bool
     reason: str
     link_id: str | None = None
+    refund_needed: bool = False
 
     @classmethod
-    def taken(cls, reason: str, link_id: str | None, duplicate: bool = False) -> NotificationResult:
-        return cls(True, "success", duplicate, reason, link_id)
+    def taken(cls, reason: str, link_id: str | None, duplicate: bool = False,
+              refund_needed: bool = False) -> NotificationResult:
+        return cls(True, duplicate, reason, link_id, refund_needed)
 
     @classmethod
     def refused(cls, reason: str, link_id: str | None = None) -> NotificationResult:
-        return cls(False, "fail", False, reason, link_id)
+        return cls(False, False, reason, link_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    """What one reconciliation pass found; ``recorded`` lists the results of payments it recorded."""
+
+    checked: int = 0
+    recorded: list[NotificationResult] = field(default_factory=list)
+    expired: int = 0
+    unavailable: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RefundNeeded:
+    """A payment that arrived but must go back (shown to staff)."""
+
+    payment_id: int
+    account_number: str
+    link_id: str
+    provider: str
+    provider_transaction_id: str
+    amount_fen: int
+    paid_at: datetime
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,30 +279,12 @@ class PaymentStatus:
 # --- The service -------------------------------------------------------------------
 
 
-def parse_yuan(text: str) -> int | None:
-    """'128.50' → 12850 exactly; None for anything that is not a plain yuan amount."""
-    match = _YUAN.fullmatch(text)
-    if match is None:
-        return None
-    return int((Decimal(text) * 100).to_integral_exact())
-
-
-def _provider_time(text: str | None) -> datetime | None:
-    """Alipay's 'YYYY-MM-DD HH:MM:SS' in Beijing time, as aware UTC."""
-    if not text:
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=SERVICE_TZ).astimezone(timezone.utc)
-    except ValueError:
-        return None
-
-
 def _lifetime_text(ttl: timedelta) -> str:
     minutes = int(ttl.total_seconds() // 60)
     return f"{minutes // 60}小时" if minutes % 60 == 0 else f"{minutes}分钟"
 
 
-def _qr_svg(url: str) -> str:
+def qr_svg(url: str) -> str:
     """A QR code big enough to scan off a kiosk screen, black on white whatever the page colours."""
     buffer = io.BytesIO()
     segno.make_qr(url, error="m").save(buffer, kind="svg", scale=10, border=4, dark="#000", light="#fff",
@@ -311,11 +310,11 @@ class PaymentService:
     Asking again for the same bills returns a new token for the same link (same
     link id, hence the same provider order) and gives the link a fresh
     lifetime, so two QR codes can never become two payments. When the unpaid
-    bills have changed (a new month came out), the old link is cancelled and a
-    new one issued for the new total.
+    bills have changed (a new month came out), the old link is cancelled, its
+    provider order closed, and a new one issued for the new total.
     """
 
-    def __init__(self, engine: Engine, link_key: bytes, provider: PaymentProvider, base_url: str = "",
+    def __init__(self, engine: Engine, link_key: bytes, provider: PaymentProvider | None, base_url: str = "",
                  ttl: timedelta = timedelta(hours=24), now: Callable[[], datetime] = utc_now) -> None:
         if len(link_key) < SECRET_BYTES:
             raise ValueError(f"link key must be at least {SECRET_BYTES} bytes")
@@ -343,7 +342,8 @@ class PaymentService:
             if amount_fen <= 0:
                 raise NothingToPay(account_number)
             bill_ids = [bill.id for bill in bills if bill.id is not None]
-            link = self._live_link_for(db, account_number, bill_ids, amount_fen)
+            superseded: list[str] = []
+            link = self._live_link_for(db, account_number, bill_ids, amount_fen, superseded)
             reused = link is not None
             if link is None:
                 link = PaymentLink(id=secrets.token_hex(12), account_number=account_number, bill_ids=bill_ids,
@@ -353,25 +353,49 @@ class PaymentService:
             db.add(link)
             db.commit()
             holder = account.holder
+        self._close_orders(superseded)
         token = sign_token(self._key, link.id, expires_at)
         url = f"{self.base_url}/pay/{token}"
         months = self._month_labels([bill.month for bill in bills], now)
         short_text = (f"【供电服务】{mask_name(holder)}您好，户号{account_number}电费{yuan(amount_fen)}元，"
                       f"点击付款 {url} ，{_lifetime_text(self.ttl)}内有效。")
-        return IssuedLink(link.id, token, url, short_text, amount_fen, months, expires_at, _qr_svg(url), reused)
+        return IssuedLink(link.id, token, url, short_text, amount_fen, months, expires_at, qr_svg(url), reused)
 
-    def _live_link_for(self, db: Session, account_number: str, bill_ids: list[int],
-                       amount_fen: int) -> PaymentLink | None:
-        """The unpaid link for exactly these bills, if any; links for another bill set are cancelled."""
+    def _live_link_for(self, db: Session, account_number: str, bill_ids: list[int], amount_fen: int,
+                       superseded: list[str]) -> PaymentLink | None:
+        """The unpaid link for exactly these bills, if any; links for another bill set are cancelled.
+
+        A cancelled link whose customer already went to the provider has an
+        open order there: its id goes into ``superseded`` so the caller closes
+        that order once this transaction is committed.
+        """
         found = None
         for link in db.exec(select(PaymentLink).where(col(PaymentLink.account_number) == account_number,
                                                       col(PaymentLink.status).in_(("open", "paying")))):
             if link.bill_ids == bill_ids and link.amount_fen == amount_fen and found is None:
                 found = link
             else:
+                if link.status == "paying":
+                    superseded.append(link.id)
                 link.status = "cancelled"
                 db.add(link)
         return found
+
+    def _close_orders(self, link_ids: list[str]) -> None:
+        """Close provider orders of links that may no longer be paid; a failure is left to reconciliation.
+
+        Should a customer still manage to pay one (the close raced the
+        payment, or the provider could not be reached), the payment is
+        recorded as refund-needed, never applied twice.
+        """
+        for link_id in link_ids:
+            if self.provider is None:  # issuing links only (the terminal): the service's reconciliation closes it
+                logger.warning("no provider here to close an order; reconciliation will", extra={"link_id": link_id})
+                continue
+            try:
+                self.provider.close(link_id)
+            except ProviderUnavailable:
+                logger.warning("provider order not closed; reconciliation will retry", extra={"link_id": link_id})
 
     # -- the payment page
 
@@ -388,16 +412,19 @@ class PaymentService:
             expires_at=expires_at,
         )
 
-    def start(self, token: str) -> str:
-        """The provider's cashier URL for this link; a double click gets the same order, never a second."""
+    def start(self, token: str, client_ip: str = "") -> Checkout:
+        """Where the customer pays this link at the provider; a double click gets the same order, never a second."""
         _, link, account, bills = self._payable(token)
         months = "、".join(self._month_labels([bill.month for bill in bills], self._now()))
-        redirect = self.provider.create_order(link.id, link.amount_fen, f"电费 户号{account.number} {months}")
+        checkout = self.provider.create_order(OrderRequest(
+            link_id=link.id, amount_fen=link.amount_fen, subject=f"电费 户号{account.number} {months}",
+            expires_at=link.expires_at if link.expires_at.tzinfo else link.expires_at.replace(tzinfo=timezone.utc),
+            return_url=f"{self.base_url}/pay/{token}/done", client_ip=client_ip))
         with session(self.engine) as db:
             db.exec(update(PaymentLink).where(col(PaymentLink.id) == link.id, col(PaymentLink.status) == "open")
-                    .values(status="paying"))
+                    .values(status="paying", paying_at=self._now(), provider=self.provider.name))
             db.commit()
-        return redirect
+        return checkout
 
     def _payable(self, token: str) -> tuple[datetime, PaymentLink, Account, list[Bill]]:
         """The token's expiry, its link, account and bills, or the LinkProblem that stops payment.
@@ -424,55 +451,127 @@ class PaymentService:
 
     # -- the provider's confirmation
 
-    def handle_notification(self, form: Mapping[str, str]) -> NotificationResult:
-        """Record a provider's payment notification exactly once; answer with ``result.ack_text``.
-
-        The duplicate check is the ledger's unique provider_transaction_id, not a
-        read beforehand: two deliveries handled at the same moment both get past
-        any read, and only the constraint decides which one records the money.
-        """
-        if not self.provider.verify(form):
+    def handle_notification(self, notification: RawNotification | Mapping[str, str]) -> NotificationResult:
+        """Record a provider's payment notification exactly once (a form may be passed for form providers)."""
+        raw = notification if isinstance(notification, RawNotification) else RawNotification.form(notification)
+        try:
+            trade = self.provider.parse_notification(raw)
+        except InvalidNotification as problem:
+            logger.warning("payment notification refused", extra={"provider": self.provider.name,
+                                                                   "why": str(problem)})
             return NotificationResult.refused("bad signature")
-        link_id = form.get("out_trade_no", "")
-        status = form.get("trade_status", "")
-        if status not in PAID_TRADE_STATUSES:
+        return self.record(trade)
+
+    def record(self, trade: ProviderTrade) -> NotificationResult:
+        """Take the provider's word about a trade (from a notification or a query), idempotently.
+
+        The duplicate check is the ledger's unique provider_transaction_id, not
+        a read beforehand: two deliveries handled at the same moment both get
+        past any read, and only the constraint decides which one records the
+        money. Money that arrives for a link that is paid, superseded, or whose
+        bills were paid otherwise is kept in the ledger as refund_needed, with
+        the reason, for staff to return; it never pays a bill a second time.
+        """
+        link_id = trade.link_id
+        if trade.state != "paid":
             # Genuine, but not money taken (waiting, closed): nothing to record, stop the retries.
-            return NotificationResult.taken(f"trade status {status or 'missing'}: nothing to record", link_id)
-        transaction_id = form.get("trade_no", "")
-        if not transaction_id:
-            return NotificationResult.refused("missing trade_no", link_id)
-        amount_fen = parse_yuan(form.get("total_amount", ""))
+            return NotificationResult.taken(f"trade status {trade.provider_status}: nothing to record", link_id)
+        if not trade.transaction_id:
+            return NotificationResult.refused("missing transaction id", link_id)
         with session(self.engine) as db:
             link = db.get(PaymentLink, link_id)
             if link is None:
                 return NotificationResult.refused("unknown out_trade_no", link_id)
-            if amount_fen != link.amount_fen:
+            if trade.amount_fen != link.amount_fen:
                 return NotificationResult.refused(
-                    f"amount {form.get('total_amount')!r} does not match the link's {yuan(link.amount_fen)}", link_id)
-            paid_at = _provider_time(form.get("gmt_payment")) or self._now()
+                    f"amount {trade.amount_fen} fen does not match the link's {link.amount_fen}", link_id)
+            # Serialise with issuing and with other payments of this account, then read afresh.
+            _lock_account(db, link.account_number)
+            db.refresh(link)
+            bills = list(db.exec(select(Bill).where(col(Bill.id).in_(link.bill_ids))))
+            refund_reason = _refund_reason(link, bills)
+            paid_at = trade.paid_at or self._now()
             try:
-                db.add(Payment(link_id=link.id, provider=self.provider.name, provider_transaction_id=transaction_id,
-                               amount_fen=amount_fen, paid_at=paid_at, notification=dict(form)))
+                db.add(Payment(link_id=link.id, provider=self.provider.name,
+                               provider_transaction_id=trade.transaction_id, amount_fen=trade.amount_fen,
+                               paid_at=paid_at, notification=trade.record,
+                               status="refund_needed" if refund_reason else "recorded",
+                               refund_reason=refund_reason))
                 db.flush()
-                link_settled = db.exec(
-                    update(PaymentLink).where(col(PaymentLink.id) == link.id, col(PaymentLink.status) != "paid")
-                    .values(status="paid", paid_at=paid_at)).rowcount == 1
-                bills_settled = db.exec(
-                    update(Bill).where(col(Bill.id).in_(link.bill_ids), col(Bill.paid_at).is_(None))
-                    .values(paid_at=paid_at)).rowcount
+                if not refund_reason:
+                    db.exec(update(PaymentLink).where(col(PaymentLink.id) == link.id)
+                            .values(status="paid", paid_at=paid_at))
+                    db.exec(update(Bill).where(col(Bill.id).in_(link.bill_ids)).values(paid_at=paid_at))
                 db.commit()
             except IntegrityError:
                 db.rollback()
-                if db.exec(select(Payment.id).where(col(Payment.provider_transaction_id) == transaction_id)).first():
+                if db.exec(select(Payment.id).where(
+                        col(Payment.provider_transaction_id) == trade.transaction_id)).first():
                     return NotificationResult.taken("already recorded", link_id, duplicate=True)
                 raise
-        if not link_settled:
-            # A second, distinct transaction for a paid link: the money is recorded, a refund is due.
-            return NotificationResult.taken("link was already paid by another transaction: refund needed", link_id)
-        if bills_settled < len(link.bill_ids):
-            return NotificationResult.taken(
-                f"paid; {len(link.bill_ids) - bills_settled} bill(s) had been paid elsewhere: refund needed", link_id)
+        if refund_reason:
+            logger.warning("payment needs a refund", extra={"link_id": link_id, "reason": refund_reason})
+            return NotificationResult.taken(f"refund needed: {refund_reason}", link_id, refund_needed=True)
         return NotificationResult.taken("paid", link_id)
+
+    # -- reconciliation
+
+    def reconcile(self, stuck_for: timedelta = timedelta(minutes=5)) -> ReconcileReport:
+        """Ask the provider about links whose notification has not come, and record what it says.
+
+        Looked at: links "paying" for longer than ``stuck_for`` (a lost or
+        late notification, a crash between payment and notification), links
+        cancelled or expired after their customer went to the provider (within
+        the provider's retry window: money may have been taken just before),
+        and links past their expiry, whose orders are then closed. Recording
+        goes through ``record``, so a notification arriving as well changes
+        nothing.
+        """
+        now = self._now()
+        with session(self.engine) as db:
+            paying_before = now - stuck_for
+            candidates = list(db.exec(select(PaymentLink).where(
+                col(PaymentLink.paying_at).is_not(None),
+                ((col(PaymentLink.status) == "paying") & (col(PaymentLink.paying_at) <= paying_before))
+                | (col(PaymentLink.status).in_(("cancelled", "expired"))
+                   & (col(PaymentLink.paying_at) >= now - PROVIDER_RETRY_WINDOW)
+                   & ~col(PaymentLink.id).in_(select(Payment.link_id))))))
+            expired = list(db.exec(select(PaymentLink).where(col(PaymentLink.status).in_(("open", "paying")),
+                                                             col(PaymentLink.expires_at) <= now)))
+        recorded: list[NotificationResult] = []
+        unavailable = 0
+        for link in {link.id: link for link in candidates + expired}.values():
+            try:
+                trade = self.provider.query(link.id) if link.paying_at is not None else None
+            except ProviderUnavailable:
+                unavailable += 1
+                continue
+            if trade is not None and trade.state == "paid":
+                recorded.append(self.record(trade))
+        for link in expired:
+            self._expire(link)
+        return ReconcileReport(checked=len(candidates), recorded=[result for result in recorded
+                                                                  if result.accepted and not result.duplicate],
+                               expired=len(expired), unavailable=unavailable)
+
+    def _expire(self, link: PaymentLink) -> None:
+        """An expired link stops being payable: its status, then its provider order."""
+        with session(self.engine) as db:
+            changed = db.exec(update(PaymentLink).where(col(PaymentLink.id) == link.id,
+                                                        col(PaymentLink.status).in_(("open", "paying")))
+                              .values(status="expired")).rowcount == 1
+            db.commit()
+        if changed and link.paying_at is not None:
+            self._close_orders([link.id])
+
+    def refunds_needed(self) -> list[RefundNeeded]:
+        """Payments that must go back, newest first (the staff page)."""
+        with session(self.engine) as db:
+            rows = db.exec(select(Payment, PaymentLink).join(PaymentLink, col(Payment.link_id) == col(PaymentLink.id))
+                           .where(col(Payment.status) == "refund_needed").order_by(col(Payment.paid_at).desc()))
+            return [RefundNeeded(payment.id or 0, link.account_number, link.id, payment.provider,
+                                 payment.provider_transaction_id, payment.amount_fen, payment.paid_at,
+                                 payment.refund_reason) for payment, link in rows]
 
     # -- for the dialogue
 
@@ -483,7 +582,7 @@ class PaymentService:
                 raise UnknownAccount(account_number)
             latest = db.exec(
                 select(Payment).join(PaymentLink, col(Payment.link_id) == col(PaymentLink.id))
-                .where(col(PaymentLink.account_number) == account_number)
+                .where(col(PaymentLink.account_number) == account_number, col(Payment.status) == "recorded")
                 .order_by(col(Payment.paid_at).desc(), col(Payment.id).desc())).first()
             unpaid = list(db.exec(select(Bill).where(col(Bill.account_number) == account_number,
                                                      col(Bill.paid_at).is_(None)).order_by(col(Bill.month))))
@@ -499,3 +598,16 @@ class PaymentService:
     def _month_labels(months: list[str], now: datetime) -> tuple[str, ...]:
         today = now.astimezone(SERVICE_TZ).date()
         return tuple(month_label(month, today) for month in months)
+
+
+def _refund_reason(link: PaymentLink, bills: list[Bill]) -> str:
+    """Why money for this link cannot pay its bills (empty: it can). Written for staff, in Chinese."""
+    if link.status == "paid":
+        return "这个付款链接已经由另一笔交易付过，重复付款"
+    if link.status == "cancelled":
+        return "付款链接已被新的链接取代（账单有变化），旧订单仍被支付"
+    if link.status == "expired":
+        return "付款链接已过期，订单仍被支付"
+    if any(bill.paid_at is not None for bill in bills):
+        return "账单已经通过其他付款交清，重复付款"
+    return ""

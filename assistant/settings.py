@@ -26,6 +26,32 @@ class Settings(BaseSettings):
     demo: bool = False
     # Who takes the money. "sandbox" is refused unless demo is on.
     payment_provider: Literal["sandbox", "alipay", "wechatpay"] = "sandbox"
+    # Links left "paying" this long without a notification are asked about at the provider
+    # (a lost notification, a crash); the server does it every reconcile_interval_s.
+    reconcile_after_minutes: float = 5.0
+    reconcile_interval_s: float = 60.0
+    # Alipay (open platform app): the app's RSA2 private key, Alipay's public key (both PEM files
+    # in the data folder's keeping, never in the repository), and the gateway (its sandbox for trials).
+    alipay_app_id: str = ""
+    alipay_private_key_path: Path | None = None
+    alipay_public_key_path: Path | None = None
+    alipay_gateway: str = "https://openapi.alipay.com/gateway.do"
+    # "wap": the phone's browser goes to Alipay's cashier; "precreate": a QR code for the Alipay app.
+    alipay_mode: Literal["wap", "precreate"] = "wap"
+    # WeChat Pay API v3: merchant id, the app id bound to it, the merchant API certificate's private
+    # key and serial number, the APIv3 key (a file: it decrypts notifications), and WeChat Pay's
+    # public key and its id (PUB_KEY_ID_...), which sign notifications and answers.
+    wechatpay_mchid: str = ""
+    wechatpay_appid: str = ""
+    wechatpay_private_key_path: Path | None = None
+    wechatpay_merchant_serial_no: str = ""
+    wechatpay_apiv3_key_path: Path | None = None
+    wechatpay_public_key_path: Path | None = None
+    wechatpay_public_key_id: str = ""
+    wechatpay_gateway: str = "https://api.mch.weixin.qq.com"
+    # "native": a QR code for WeChat (every merchant has it); "h5": the phone's browser goes to
+    # WeChat Pay (a product WeChat Pay must enable; it does not work inside WeChat's own browser).
+    wechatpay_mode: Literal["native", "h5"] = "native"
 
     # Identity: how many distinct 户号 one conversation, and one client address per hour,
     # may look up before 小电 politely stops and offers staff (bounds enumeration).
@@ -65,9 +91,14 @@ class Settings(BaseSettings):
     voice_volume: float = 1.0
     # Admin and staff accounts. A login lasts one shift, then asks again.
     session_hours: float = 8.0
-    # Password guessing: this many failures within the window locks the name
-    # (or the client address, which several staff may share) until it passes.
-    login_max_failures: int = 5
+    # Password guessing slows down, it never locks the real user out: failures of one name
+    # from one address beyond the free ones make that pair wait, doubling each time up to the
+    # cap (remembered for a day, cleared by a success); an address (several staff may share
+    # one) is refused for a while after this many failures on any names within the window.
+    login_free_failures: int = 4
+    login_backoff_s: float = 2.0
+    login_max_backoff_s: float = 900.0
+    login_backoff_memory_s: float = 86400.0
     login_max_failures_per_ip: int = 20
     login_window_minutes: int = 10
     # Cookies are marked Secure when public_url is https (or when this is set).

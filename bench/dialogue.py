@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="xiaodian-bench-"))
-    services = build_services(Settings(data_dir=data_dir))
+    services = build_services(Settings(data_dir=data_dir, demo=True))
     conversations = services.conversations
     samples: list[float] = []
     for _ in range(args.rounds):

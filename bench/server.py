@@ -127,11 +127,15 @@ class Server:
 
 
 @contextmanager
-def running_server(database_url: str, data_dir: Path, uvicorn_args: list[str]) -> Iterator[Server]:
-    """The service in its own process; yields once /readyz says 200, stops it gracefully after."""
+def running_server(database_url: str, data_dir: Path, uvicorn_args: list[str],
+                   settings: dict[str, str] | None = None) -> Iterator[Server]:
+    """The service in its own process; yields once /readyz says 200, stops it gracefully after.
+
+    Demo mode: the sandbox payment provider exists only there. ``settings`` (XIAODIAN_* variables)
+    override these defaults, e.g. to load speech."""
     port = _free_port()
     env = {**os.environ, "XIAODIAN_DATA_DIR": str(data_dir), "XIAODIAN_SPEECH_ENABLED": "false",
-           "XIAODIAN_DATABASE_URL": database_url}
+           "XIAODIAN_DATABASE_URL": database_url, "XIAODIAN_DEMO": "true", **(settings or {})}
     command = [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app", "--host", HOST,
                "--port", str(port), "--log-level", "warning", "--no-access-log", *uvicorn_args]
     log = data_dir / "server.log"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,9 +24,26 @@ INITIAL_REVISION = "0001"
 _PG_MIGRATION_LOCK = 0x5844_6D69  # "XDmi"
 
 
+def make_private_sqlite_file(path: Path) -> None:
+    """The database holds customers' names, phones and what they said: only the service user may read it.
+
+    The file becomes 0600 (made empty with that mode when new, so it is never readable by
+    others even for a moment); SQLite gives the -wal and -shm files the database file's
+    mode, and ones left with looser modes by an older version are fixed. A folder made here
+    is 0700; an existing one is the operator's (the server tightens its own data folder).
+    """
+    if str(path) == ":memory:":
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            os.chmod(file, 0o600)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        make_private_sqlite_file(Path(url.removeprefix("sqlite:///")))
         engine = create_engine(url, connect_args={"check_same_thread": False})
 
         @event.listens_for(engine, "connect")

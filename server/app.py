@@ -12,6 +12,7 @@ Run it with ``xiaodian serve`` or ``uvicorn --factory server.app:create_app``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -23,7 +24,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
+from assistant.admission import ConnectionCap, RecognitionGate
+from assistant.providers import check_payment_settings
+from assistant.retention import DailyTurnLogPurge
 from assistant.services import build_services
 from assistant.settings import Settings, get_settings
 from assistant.speech.tts import EspeakPinyinVoice, Speaker
@@ -32,8 +37,10 @@ from knowledge_base.seed import seed_database
 from server import auth
 from server.deps import install_error_handlers
 from server.metrics import Metrics
-from server.routes import admin, customer, staff
+from server.reconciliation import reconcile_periodically
+from server.routes import admin, customer, payments_admin, staff
 from server.routes.customer import KIOSK_DIR, SpeechRegistry
+from server.security import SecurityHeaders, install_log_redaction, make_data_folder_private
 
 STATIC_DIR = Path(__file__).parent / "static"
 logger = logging.getLogger("xiaodian.server")
@@ -55,6 +62,8 @@ def announce_first_admin(password: str) -> None:
 def _start(app: FastAPI) -> None:
     """Blocking start-up work, run once before the first request."""
     settings: Settings = app.state.settings
+    # At start-up, not in create_app: uvicorn may configure its log handlers after the app is built.
+    install_log_redaction()
     engine = make_engine(settings.resolved_database_url)
     app.state.engine = engine
     report = seed_database(engine)
@@ -66,6 +75,9 @@ def _start(app: FastAPI) -> None:
     app.state.services = services
     app.state.knowledge = services.knowledge
     app.state.speaker = Speaker(EspeakPinyinVoice(), settings.speech_cache_dir)
+    make_data_folder_private(settings.data_dir)
+    app.state.turn_log_purge = DailyTurnLogPurge(engine, settings.turn_log_days)
+    app.state.turn_log_purge.start()
     app.state.readiness["knowledge"] = True
     password = auth.ensure_first_admin(engine)
     if password is not None:
@@ -88,41 +100,59 @@ def _load_speech(app: FastAPI) -> None:
         logger.exception("speech recogniser failed to load")
 
 
+def _database_answers(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:  # any driver error means "not ready", which is the answer asked for
+        return False
+    return True
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await run_in_threadpool(_start, app)
+    reconciler = asyncio.create_task(reconcile_periodically(app), name="reconcile-payments")
     yield
+    reconciler.cancel()
+    app.state.turn_log_purge.stop()
     app.state.engine.dispose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="小电 xiaodian", description="供电服务语音助手：自助机、管理、客服", lifespan=lifespan)
     app.state.settings = settings or get_settings()
+    # Refuse at once (before serving anything) a setting that would take fake or no money.
+    check_payment_settings(app.state.settings)
     app.state.readiness = {"database": False, "knowledge": False, "accounts": False}
     if app.state.settings.speech_enabled:
         app.state.readiness["speech"] = False
     app.state.recognizer = None
     app.state.metrics = Metrics()
     app.state.speech = SpeechRegistry()
+    # Admission control (finding 5): speech and WebSockets are bounded, shared by every route.
+    app.state.recognition_gate = RecognitionGate(app.state.settings.recognition_slots,
+                                                 app.state.settings.recognition_queue)
+    app.state.websocket_cap = ConnectionCap(app.state.settings.max_websockets)
     install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/kiosk/static", StaticFiles(directory=KIOSK_DIR / "static"), name="kiosk-static")
 
+    # Both are async: a plain `def` would wait for a thread of the shared pool, and under load
+    # the health checks must answer at once (speech and turns have limiters of their own).
     @app.get("/healthz", tags=["运行状态"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         """Alive: the process answers (nothing else is checked)."""
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["运行状态"])
-    def readyz(request: Request) -> JSONResponse:
+    async def readyz(request: Request) -> JSONResponse:
         """Ready: start-up finished and the database answers; 503 otherwise."""
         checks = dict(request.app.state.readiness)
         if checks.get("database"):
-            try:
-                with request.app.state.engine.connect() as connection:
-                    connection.execute(text("SELECT 1"))
-            except Exception:  # any driver error means "not ready", which is the answer asked for
-                checks["database"] = False
+            # In a thread (a pool checkout may block), but not behind the turn limiter.
+            checks["database"] = await run_in_threadpool(_database_answers, request.app.state.engine)
         ready = all(checks.values())
         intents = len(request.app.state.knowledge.matcher) if checks.get("knowledge") else 0
         return JSONResponse({"ready": ready, "checks": checks, "intents": intents},
@@ -137,4 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(staff.router)
     app.include_router(customer.router)
+    app.include_router(payments_admin.router)
+    if app.state.settings.payment_provider == "sandbox":  # demo mode only (checked above)
+        app.include_router(customer.sandbox_router)
     return app

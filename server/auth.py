@@ -1,8 +1,9 @@
-"""Accounts of admins and staff: passwords, login and logout, rate limits, the audit trail.
+"""Accounts of admins and staff: passwords, login and logout, login back-off, the audit trail.
 
 Passwords are hashed with argon2id and never stored or logged in clear
 (the one exception is the generated first-admin password, printed once to
-the console so the operator can log in). A login creates a server-side
+the console so the operator can log in, and which must be replaced at the
+first login: /account/password). A login creates a server-side
 session row keyed by the hash of a random cookie token, so logging out,
 disabling a user or changing a password takes effect at once, and the
 session expires after ``settings.session_hours``.
@@ -10,6 +11,7 @@ session expires after ``settings.session_hours``.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -33,11 +35,12 @@ from knowledge_base.models import AuditLog, LoginAttempt, LoginSession, User, ut
 from server.deps import (
     CSRF_FIELD,
     CSRF_HEADER,
+    PASSWORD_PAGE,
     SESSION_COOKIE,
-    AnyLogin,
     CsrfFailed,
     DbSession,
     Login,
+    SessionLogin,
     SettingsDep,
     as_utc,
     client_address,
@@ -93,14 +96,16 @@ def record_audit(db: Session, actor: str, entity: str, entity_id: str, action: s
     db.add(AuditLog(actor=actor, entity=entity, entity_id=entity_id, action=action, before=before, after=after))
 
 
-def create_user(engine: Engine, name: str, role: str, password: str, actor: str = "system") -> User:
+def create_user(engine: Engine, name: str, role: str, password: str, actor: str = "system",
+                must_change_password: bool = False) -> User:
     name = name.strip()
     if not _NAME_PATTERN.match(name):
         raise AccountError("用户名要 1 到 32 个字，不能有空格。")
     if role not in ROLES:
         raise AccountError("角色只能是 admin（管理员）或 staff（客服）。")
     _check_new_password(password)
-    user = User(name=name, role=role, password_hash=hash_password(password))
+    user = User(name=name, role=role, password_hash=hash_password(password),
+                must_change_password=must_change_password)
     with session(engine) as db:
         db.add(user)
         try:
@@ -113,13 +118,18 @@ def create_user(engine: Engine, name: str, role: str, password: str, actor: str 
 
 
 def set_password(engine: Engine, name: str, password: str, actor: str = "system") -> None:
-    """Change a password and end the user's sessions (a leaked password stops working everywhere)."""
+    """Change a password and end the user's sessions (a leaked password stops working everywhere).
+
+    A password set here is one a person chose (or handed over in person), so a first
+    admin's duty to replace the generated one is done.
+    """
     _check_new_password(password)
     with session(engine) as db:
         user = db.exec(select(User).where(User.name == name)).first()
         if user is None:
             raise AccountError(f"没有用户 {name}。")
         user.password_hash = hash_password(password)
+        user.must_change_password = False
         db.exec(delete(LoginSession).where(col(LoginSession.user_id) == user.id))
         record_audit(db, actor, "user", name, "password", None, None)
         db.commit()
@@ -135,45 +145,75 @@ def ensure_first_admin(engine: Engine) -> str | None:
 
     Returns None when an admin already exists (or another process made one
     at the same moment), so the password is printed on first start only.
+    The password was shown on a console, so it must be replaced at first login.
     """
     with session(engine) as db:
         if db.exec(select(User.id).where(User.role == "admin")).first() is not None:
             return None
     password = generate_password()
     try:
-        create_user(engine, FIRST_ADMIN_NAME, "admin", password)
+        create_user(engine, FIRST_ADMIN_NAME, "admin", password, must_change_password=True)
     except AccountError:
         return None
     return password
 
 
-# --- Login rate limit -----------------------------------------------------------------
+# --- Login back-off -------------------------------------------------------------------
 
 
-def _failures_since(db: Session, column: Any, value: str, since: datetime, reset_by_success: bool) -> int:
-    if reset_by_success:
-        last_success = db.exec(
-            select(func.max(LoginAttempt.at)).where(column == value, LoginAttempt.success == True)  # noqa: E712
-        ).one()
-        if last_success is not None and as_utc(last_success) > since:
-            since = as_utc(last_success)
-    return db.exec(
-        select(func.count()).select_from(LoginAttempt)
-        .where(column == value, LoginAttempt.success == False, LoginAttempt.at > since)  # noqa: E712
-    ).one()
+def _wait_text(seconds: int) -> str:
+    return f"{seconds} 秒" if seconds < 60 else f"{math.ceil(seconds / 60)} 分钟"
 
 
-def login_blocked(db: Session, name: str, client_ip: str, settings: Settings) -> bool:
-    """True once a name, or an address, has failed too often within the window.
+def _pair_wait(db: Session, name: str, client_ip: str, now: datetime, settings: Settings) -> float:
+    """Seconds this name must wait from this address: doubling with each failure past the free ones.
 
-    A successful login clears the name's count (a colleague who mistyped
-    twice is not locked later); the address's count is not cleared, since
-    one right password must not buy a guesser more tries on other names.
+    Counted per name *and* address, since the last success of that pair: a guesser
+    elsewhere slows only themself, never the real user at their own desk.
     """
-    since = utc_now() - timedelta(minutes=settings.login_window_minutes)
-    by_name = _failures_since(db, LoginAttempt.name, name.casefold(), since, reset_by_success=True)
-    by_ip = _failures_since(db, LoginAttempt.client_ip, client_ip, since, reset_by_success=False)
-    return by_name >= settings.login_max_failures or by_ip >= settings.login_max_failures_per_ip
+    since = now - timedelta(seconds=settings.login_backoff_memory_s)
+    last_success = db.exec(
+        select(func.max(LoginAttempt.at)).where(LoginAttempt.name == name, LoginAttempt.client_ip == client_ip,
+                                                LoginAttempt.success == True)  # noqa: E712
+    ).one()
+    if last_success is not None and as_utc(last_success) > since:
+        since = as_utc(last_success)
+    failures, last_failure = db.exec(
+        select(func.count(), func.max(LoginAttempt.at))
+        .where(LoginAttempt.name == name, LoginAttempt.client_ip == client_ip,
+               LoginAttempt.success == False, LoginAttempt.at > since)  # noqa: E712
+    ).one()
+    if failures <= settings.login_free_failures or last_failure is None:
+        return 0.0
+    delay = min(settings.login_backoff_s * 2 ** (failures - settings.login_free_failures - 1),
+                settings.login_max_backoff_s)
+    return (as_utc(last_failure) + timedelta(seconds=delay) - now).total_seconds()
+
+
+def _address_wait(db: Session, client_ip: str, now: datetime, settings: Settings) -> float:
+    """Seconds until this address is again under its bound of failures (any names) in the window.
+
+    Not cleared by a success: one right password must not buy a guesser more tries on other names.
+    """
+    window = timedelta(minutes=settings.login_window_minutes)
+    failures = db.exec(
+        select(LoginAttempt.at)
+        .where(LoginAttempt.client_ip == client_ip, LoginAttempt.success == False,  # noqa: E712
+               LoginAttempt.at > now - window)
+        .order_by(col(LoginAttempt.at).desc()).limit(settings.login_max_failures_per_ip)
+    ).all()
+    if len(failures) < settings.login_max_failures_per_ip:
+        return 0.0
+    # The block lifts when the oldest of the newest `limit` failures leaves the window.
+    return (as_utc(failures[-1]) + window - now).total_seconds()
+
+
+def login_wait(db: Session, name: str, client_ip: str, settings: Settings) -> int:
+    """Whole seconds to wait before this name may try a password from this address; 0: try now."""
+    now = utc_now()
+    wait = max(_pair_wait(db, name.casefold(), client_ip, now, settings),
+               _address_wait(db, client_ip, now, settings))
+    return math.ceil(wait) if wait > 0 else 0
 
 
 def _record_attempt(db: Session, name: str, client_ip: str, success: bool) -> None:
@@ -188,13 +228,15 @@ class LoginResult:
     user: User | None  # set when the password was right and the account is active
     message: str = ""
     status_code: int = 200
+    retry_after: int = 0  # seconds, with 429
 
 
 def authenticate(db: Session, name: str, password: str, client_ip: str, settings: Settings) -> LoginResult:
     name = name.strip()
-    if login_blocked(db, name, client_ip, settings):
-        return LoginResult(None, f"登录失败次数太多，请 {settings.login_window_minutes} 分钟后再试。"
-                                 "如果忘记了密码，请联系管理员。", 429)
+    wait = login_wait(db, name, client_ip, settings)
+    if wait:
+        return LoginResult(None, f"密码错误次数太多，请 {_wait_text(wait)}后再试。"
+                                 "如果忘记了密码，请联系管理员。", 429, wait)
     user = db.exec(select(User).where(User.name == name)).first()
     try:
         valid = _hasher.verify(user.password_hash if user else _UNKNOWN_USER_HASH, password)
@@ -285,14 +327,66 @@ def login_submit(
     result = authenticate(db, name, password, client_ip, settings)
     if result.user is None:
         response = _login_page(request, next_target, result.message, result.status_code, name)
-        if result.status_code == 429:
-            response.headers["Retry-After"] = str(settings.login_window_minutes * 60)
+        if result.retry_after:
+            response.headers["Retry-After"] = str(result.retry_after)
         return response
     token = start_session(db, result.user, client_ip, settings)
-    response = RedirectResponse(next_target or home_of(result.user.role), status_code=303)
+    target = PASSWORD_PAGE if result.user.must_change_password else next_target or home_of(result.user.role)
+    response = RedirectResponse(target, status_code=303)
+    _set_session_cookie(response, token, settings)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+def _set_session_cookie(response: Response, token: str, settings: Settings) -> None:
     response.set_cookie(SESSION_COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True,
                         samesite="lax", secure=settings.secure_cookies, path="/")
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+
+
+def _password_page(request: Request, login: Login, message: str = "", status_code: int = 200) -> Response:
+    return render(request, "password.html", {"message": message, "min_length": MIN_PASSWORD_LENGTH},
+                  login=login, status_code=status_code)
+
+
+@router.get(PASSWORD_PAGE, include_in_schema=False)
+def password_form(request: Request, login: SessionLogin) -> Response:
+    return _password_page(request, login)
+
+
+@router.post(PASSWORD_PAGE, include_in_schema=False)
+def password_submit(
+    request: Request,
+    login: SessionLogin,
+    db: DbSession,
+    settings: SettingsDep,
+    current_password: Annotated[str, Form(max_length=256)] = "",
+    new_password: Annotated[str, Form(max_length=256)] = "",
+    new_password_again: Annotated[str, Form(max_length=256)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=128)] = "",
+) -> Response:
+    """Change one's own password (the first admin must, before anything else); other sessions end."""
+    if not tokens_match(csrf_token, login.csrf_token):
+        raise CsrfFailed()
+    user = db.get(User, login.user_id)
+    assert user is not None  # the session's user exists: load_login checked it
+    try:
+        valid = _hasher.verify(user.password_hash, current_password)
+    except (VerificationError, InvalidHashError):
+        valid = False
+    problem = ("原来的密码不对，请再输入一次。" if not valid
+               else "两次输入的新密码不一样，请再输入一次。" if new_password != new_password_again
+               else "新密码不能和原来的一样。" if new_password == current_password
+               else None)
+    if problem is None:
+        try:
+            set_password(request.app.state.engine, user.name, new_password, actor=user.name)
+        except AccountError as error:
+            problem = str(error)
+    if problem is not None:
+        return _password_page(request, login, problem, 422)
+    # set_password ended every session of this user, this one too: this browser gets a fresh one.
+    response = RedirectResponse(home_of(user.role), status_code=303)
+    _set_session_cookie(response, start_session(db, user, client_address(request), settings), settings)
     return response
 
 
@@ -323,7 +417,7 @@ class SessionInfo(BaseModel):
 
 
 @router.get("/api/session", response_model=SessionInfo)
-def session_info(login: AnyLogin) -> SessionInfo:
+def session_info(login: SessionLogin) -> SessionInfo:
     """Who is logged in, until when, and the CSRF token scripts send in X-CSRF-Token."""
     return SessionInfo(name=login.name, role=login.role, role_label=ROLE_LABELS.get(login.role, login.role),
                        csrf_token=login.csrf_token, expires_at=login.expires_at.isoformat())

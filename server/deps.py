@@ -33,11 +33,13 @@ from assistant.knowledge import Knowledge
 from assistant.settings import Settings
 from knowledge_base.db import session
 from knowledge_base.models import SERVICE_TZ, LoginSession, User, utc_now
+from server.security import SECURITY_HEADERS
 
 SESSION_COOKIE = "xiaodian_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PASSWORD_PAGE = "/account/password"
 
 # --- Application state --------------------------------------------------------------
 
@@ -101,10 +103,15 @@ class Login:
     session_id: str
     csrf_token: str
     expires_at: datetime
+    must_change_password: bool = False  # set for the first admin until a password of their own is chosen
 
 
 class NotLoggedIn(Exception):
     """No valid session: pages redirect to /login, APIs answer 401."""
+
+
+class PasswordChangeRequired(Exception):
+    """Logged in with a generated password: nothing else is open until a new one is set."""
 
 
 class Forbidden(Exception):
@@ -142,7 +149,7 @@ def load_login(engine: Engine, token: str) -> Login | None:
         return None
     assert user.id is not None
     return Login(user.id, user.name, user.role, login_session.id, login_session.csrf_token,
-                 as_utc(login_session.expires_at))
+                 as_utc(login_session.expires_at), user.must_change_password)
 
 
 def optional_login(request: Request) -> Login | None:
@@ -150,9 +157,16 @@ def optional_login(request: Request) -> Login | None:
     return load_login(request.app.state.engine, token) if token else None
 
 
-def require_login(login: Annotated[Login | None, Depends(optional_login)]) -> Login:
+def require_session(login: Annotated[Login | None, Depends(optional_login)]) -> Login:
+    """Logged in, even if the password must still be changed (for that page and /api/session)."""
     if login is None:
         raise NotLoggedIn()
+    return login
+
+
+def require_login(login: Annotated[Login, Depends(require_session)]) -> Login:
+    if login.must_change_password:
+        raise PasswordChangeRequired()
     return login
 
 
@@ -170,6 +184,7 @@ def require_staff(login: Annotated[Login, Depends(require_login)]) -> Login:
 
 
 AnyLogin = Annotated[Login, Depends(require_login)]
+SessionLogin = Annotated[Login, Depends(require_session)]
 AdminLogin = Annotated[Login, Depends(require_admin)]
 StaffLogin = Annotated[Login, Depends(require_staff)]
 
@@ -321,6 +336,12 @@ def install_error_handlers(app: FastAPI) -> None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
+    @app.exception_handler(PasswordChangeRequired)
+    async def _password_change_required(request: Request, _error: PasswordChangeRequired) -> Response:
+        if is_api(request):
+            return JSONResponse({"detail": "请先修改初始密码，再使用其他功能。"}, status_code=403)
+        return RedirectResponse(PASSWORD_PAGE, status_code=303)
+
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, error: Forbidden) -> Response:
         return _error_page(request, 403, error.message)
@@ -343,4 +364,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, _error: Exception) -> Response:
         # Starlette still logs the traceback; the user gets a calm sentence, never a stack.
-        return _error_page(request, 500, _STATUS_MESSAGES[500])
+        # This answer is sent from outside every middleware, so it adds the security headers itself.
+        response = _error_page(request, 500, _STATUS_MESSAGES[500])
+        response.headers.update(SECURITY_HEADERS)
+        return response

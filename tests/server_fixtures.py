@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -49,7 +50,8 @@ _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 def server_settings(tmp_path: Path) -> Settings:
     # A quick poll keeps the event-stream tests short.
     # The admin and staff tests need no recogniser; the speech routes' tests load it themselves.
-    return Settings(data_dir=tmp_path / "data", staff_poll_s=0.2, speech_enabled=False)
+    # Demo mode: the only mode in which the FAKE sandbox provider (the tests' default) may run.
+    return Settings(data_dir=tmp_path / "data", staff_poll_s=0.2, speech_enabled=False, demo=True)
 
 
 @pytest.fixture
@@ -140,13 +142,14 @@ class LiveServer:
     url: str
 
 
-@pytest.fixture
-def live_server(server_settings: Settings) -> Iterator[LiveServer]:
-    """uvicorn in a thread of this process: tests can also reach ``app.state`` directly."""
-    app = create_app(server_settings)
-    port = free_port()
+@contextmanager
+def serving(settings: Settings, port: int | None = None) -> Iterator[LiveServer]:
+    """``create_app(settings)`` served by uvicorn in a thread on 127.0.0.1 (a free port unless given)."""
+    app = create_app(settings)
+    port = port or free_port()
+    # proxy_headers off as `xiaodian serve` runs it: only the app decides whom X-Forwarded-For is believed from.
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=2))
+                                           timeout_graceful_shutdown=2, proxy_headers=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -155,9 +158,18 @@ def live_server(server_settings: Settings) -> Iterator[LiveServer]:
         time.sleep(0.05)
     for name, (role, password) in ACCOUNTS.items():
         create_user(app.state.engine, name, role, password)
-    yield LiveServer(app, f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield LiveServer(app, f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(server_settings: Settings) -> Iterator[LiveServer]:
+    """uvicorn in a thread of this process: tests can also reach ``app.state`` directly."""
+    with serving(server_settings) as live:
+        yield live
 
 
 def live_login(server: LiveServer, name: str, **options: Any) -> httpx.Client:

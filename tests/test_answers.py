@@ -96,3 +96,17 @@ def test_reload_picks_up_an_edited_answer(knowledge: Knowledge, engine) -> None:
     assert "文化路1号" not in answer(knowledge, "营业厅在哪")
     knowledge.reload()
     assert "文化路1号" in answer(knowledge, "营业厅在哪")
+
+
+def test_a_bad_spoken_template_beside_a_good_display_reads_the_display() -> None:
+    from datetime import date
+
+    from assistant.answers import CustomerFacts, compose
+    from intents.slots import Slots
+    from knowledge_base.queries import IntentAnswers
+
+    hours = IntentAnswers(id="hall_info", title="营业厅", action="hall_info", needs_account=False,
+                          display="营业厅电话95598。", spoken="营业厅电话{hall_phone:电话}。",
+                          account_display=None, account_spoken=None)
+    answer = compose(hours, CustomerFacts(), None, None, Slots(), date(2026, 11, 22))
+    assert answer.display == answer.spoken == "营业厅电话95598。"

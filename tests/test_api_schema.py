@@ -22,7 +22,7 @@ from tests.test_server_customer import serve
 def api_url(tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
     port = free_port()
     data_dir = tmp_path_factory.mktemp("schema")
-    live, server, thread = serve(Settings(data_dir=data_dir, speech_enabled=True,
+    live, server, thread = serve(Settings(data_dir=data_dir, speech_enabled=True, demo=True,
                                           public_url=f"http://127.0.0.1:{port}"), port)
     yield live.url
     server.should_exit = True

@@ -13,7 +13,8 @@ XIAODIAN = Path(sys.executable).with_name("xiaodian")
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "XIAODIAN_DATA_DIR": str(tmp_path / "var")}
+    # Demo mode: the commands build services with the default (FAKE sandbox) payment provider.
+    return {**os.environ, "XIAODIAN_DATA_DIR": str(tmp_path / "var"), "XIAODIAN_DEMO": "true"}
 
 
 def run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:

@@ -19,7 +19,7 @@ def test_seed_and_converse_on_postgres(postgres_url: str) -> None:  # noqa: F811
     assert not seed_database(engine, today=TODAY).changed  # idempotent here too
     knowledge = Knowledge(engine)
     service = ConversationService(knowledge, None, clock=lambda: datetime(2026, 11, 22, 10, tzinfo=SERVICE_TZ))
-    state = service.start("kiosk", "3201000001")
+    state = service.start("phone", caller_phone="13800000001")  # issue 8: a verified caller hears the bill
     assert "128.50元" in service.handle(state.id, "上个月电费多少").text
     service.handle(state.id, "今天天气怎么样")
     handed = service.handle(state.id, "给我放首歌")
@@ -39,13 +39,13 @@ def test_service_on_postgres(postgres_url: str, tmp_path) -> None:  # type: igno
     from server.app import create_app
     from tests.server_fixtures import ACCOUNTS, create_user, login
 
-    settings = Settings(data_dir=tmp_path / "data", speech_enabled=False,
+    settings = Settings(data_dir=tmp_path / "data", speech_enabled=False, demo=True,
                         database_url=fresh_database(postgres_url, "service"))
     app = create_app(settings)
     with TestClient(app) as kiosk:
         assert kiosk.get("/readyz").json()["ready"]
         create_user(app.state.engine, "admin1", "admin", ACCOUNTS["admin1"][1])
-        reply = kiosk.post("/api/converse", json={"text": "上个月电费多少", "account": "3201000001"}).json()
+        reply = kiosk.post("/api/converse", json={"text": "户号3201000001，上个月电费多少"}).json()
         assert "128.50元" in reply["text"]
         handed = kiosk.post("/api/converse", json={"text": "转人工", "session_id": reply["session_id"]}).json()
         assert handed["handoff"]["reason"] == "asked"

@@ -50,7 +50,7 @@ def live(tmp_path_factory) -> Iterator[LiveServer]:  # type: ignore[no-untyped-d
     """One real server with the recogniser loaded, shared by this module's tests."""
     data_dir = tmp_path_factory.mktemp("customer")
     port = free_port()
-    settings = Settings(data_dir=data_dir, speech_enabled=True, public_url=f"http://127.0.0.1:{port}")
+    settings = Settings(data_dir=data_dir, speech_enabled=True, public_url=f"http://127.0.0.1:{port}", demo=True)
     live_server, server, thread = serve(settings, port)
     yield live_server
     server.should_exit = True
@@ -152,7 +152,8 @@ def test_websocket_stream_gets_a_reply(live: LiveServer) -> None:
 
 
 def test_pay_by_link_through_the_sandbox(live: LiveServer, http: httpx.Client) -> None:
-    session_id = http.post("/api/converse", json={"text": "我要交电费", "account": "3201000003"}).json()["session_id"]
+    # Issue 8: the bare `account` field is ignored; saying the 户号 names the account, enough to pay.
+    session_id = http.post("/api/converse", json={"text": "户号3201000003，我要交电费"}).json()["session_id"]
     reply = http.post("/api/converse", json={"text": "对", "session_id": session_id}).json()
     path = urlparse(reply["pay_url"]).path
     page = http.get(path)

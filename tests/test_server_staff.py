@@ -46,6 +46,16 @@ def test_queue_puts_emergencies_first_then_the_longest_wait(staff_client: TestCl
     assert first["transcript"][1]["speaker"] == "小电"
 
 
+def test_every_handoff_reason_reads_as_words_for_staff(staff_client: TestClient, app: FastAPI) -> None:
+    from assistant.dialogue import HandoffReason
+
+    for reason in HandoffReason:
+        add_ticket(app, reason=reason.value)
+    labels = {t["reason"]: t["reason_label"] for t in staff_client.get("/api/staff/tickets").json()["tickets"]}
+    assert set(labels) == {reason.value for reason in HandoffReason}
+    assert all(label != reason for reason, label in labels.items()), labels
+
+
 def test_staff_page_shows_the_queue(staff_client: TestClient, app: FastAPI) -> None:
     add_ticket(app, summary="客户问停电什么时候来电")
     page = staff_client.get("/staff")
@@ -158,14 +168,14 @@ def test_event_stream_delivers_a_new_ticket_within_seconds(live_server) -> None:
             # Created by another part of the same process, as the conversation does.
             ticket = add_ticket(live_server.app, reason="emergency", priority=0, summary="闻到焦糊味")
             started = time.monotonic()
-            event, snapshot = _next_event(stream, started + 5)
-            assert event == "queue" and [t["id"] for t in snapshot["tickets"]] == [ticket]
-            assert snapshot["tickets"][0]["summary"] == "闻到焦糊味"
+            event, change = _next_event(stream, started + 5)  # only what changed (see tests/security)
+            assert event == "changes" and [t["id"] for t in change["tickets"]] == [ticket]
+            assert change["tickets"][0]["summary"] == "闻到焦糊味" and change["urgent"] == 1
             # A claim by someone else shows up too.
             with closing(live_login(live_server, "staff2")) as other:
                 assert other.post(f"/api/staff/tickets/{ticket}/claim").status_code == 200
-            event, snapshot = _next_event(stream, time.monotonic() + 5)
-            assert snapshot["tickets"][0]["claimed_by"] == "staff2"
+            event, change = _next_event(stream, time.monotonic() + 5)
+            assert change["tickets"][0]["claimed_by"] == "staff2"
 
 
 def test_event_stream_ends_when_the_session_does(live_server) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,11 +33,20 @@ class Recognizer(Protocol):
     name: str
     sample_rate: int  # the rate the engine decodes at; callers may pass any rate
 
-    def transcribe(self, audio: Audio) -> Transcript:
-        """A whole utterance at once."""
+    def transcribe(self, audio: Audio, stop: Callable[[], bool] = ...) -> Transcript:
+        """A whole utterance at once; gives up (``RecognitionStopped``) once ``stop()`` is true."""
 
     def stream(self) -> RecognizerStream:
         """An utterance fed in chunks."""
+
+
+def never() -> bool:
+    """The default ``stop``: a caller that will always wait for the transcript."""
+    return False
+
+
+class RecognitionStopped(Exception):
+    """The caller asked to stop (its client has left): nothing more is decoded, nothing is returned."""
 
 
 class NoSpeechError(AudioError):

@@ -15,7 +15,7 @@ import copy
 import json
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from math import ceil, gcd
 from pathlib import Path
@@ -25,7 +25,7 @@ import vosk
 
 from assistant.speech.audio import Audio, prepare_for_recognition, resample
 from assistant.speech.models import ModelError, has_dynamic_graph, validate_vosk_model
-from assistant.speech.recognizer import NoSpeechError, Transcript, timed_transcript
+from assistant.speech.recognizer import NoSpeechError, RecognitionStopped, Transcript, never, timed_transcript
 
 ENGINE = "vosk"
 # Frames handed to Vosk per call: endpoints are checked between calls, so
@@ -109,11 +109,13 @@ class VoskRecognizer:
     def _decoder(self) -> _Decoder:
         return _Decoder(self._model, self.sample_rate, self._grammar_json)
 
-    def transcribe(self, audio: Audio) -> Transcript:
+    def transcribe(self, audio: Audio, stop: Callable[[], bool] = never) -> Transcript:
         """Empty or silent audio raises ``NoSpeechError``; sound with no words gives empty text."""
         started = time.perf_counter()
         if _peak(audio.samples) < SILENCE_PEAK:
             raise NoSpeechError()
+        if stop():  # one pass, no segments: the only place to give up
+            raise RecognitionStopped()
         decoder = self._decoder()
         decoder.feed(prepare_for_recognition(audio, self.sample_rate).samples)
         text, confidence = decoder.finish()

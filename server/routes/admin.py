@@ -1,7 +1,8 @@
 """Admin: edit the FAQ intents live, try phrases, import/export YAML, read the audit trail.
 
 Every change is checked (id pattern, at least 3 examples, answer templates
-that only name fields the assistant can fill, no example shared with another
+that only name fields the assistant can fill, as plain ``{field}`` with no
+format spec, conversion, attribute or index, no example shared with another
 intent), saved only if nobody saved in between (the form carries the
 version; a stale one gets 409), audited with the record before and after,
 and then the matcher is rebuilt, so the kiosk answers with the new text on
@@ -13,7 +14,6 @@ Pages live under /admin, their JSON API under /api/admin; both need role admin.
 from __future__ import annotations
 
 import re
-import string
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -25,6 +25,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from assistant.answers import parse_template
 from intents import normalize
 from knowledge_base.models import SERVICE_TZ, AuditLog, Intent, utc_now
 from knowledge_base.seed import IntentSeed
@@ -192,10 +193,13 @@ def _error(field: str, message: str, **extra: Any) -> dict[str, Any]:
 
 def _template_problem(text: str, allowed: frozenset[str], label: str) -> str | None:
     try:
-        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+        parts = parse_template(text)
     except ValueError:
         return f"{label}里的花括号 {{ }} 不成对。"
-    for name in names:
+    if parts.not_plain:
+        return (f"{label}里的 {parts.not_plain[0]} 写法不对：字段只能写成 {{字段名}}，例如 {{hall_phone}}，"
+                "花括号里不能加冒号、感叹号、点或方括号。")
+    for name in (name for _, name in parts.pieces if name is not None):
         if name in allowed:
             continue
         if name in ACCOUNT_FIELDS:

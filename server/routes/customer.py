@@ -10,21 +10,24 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from assistant.admission import ClientDeparted, RecognitionBusy, RecognitionGate
 from assistant.conversation import ConversationReply
 from assistant.formatting import yuan
 from assistant.dialogue import Channel
+from assistant.kiosk_devices import CardRead, CardVerifier
 from assistant.speech.audio import Audio, AudioError, from_pcm, read_wav
-from assistant.speech.recognizer import NoSpeechError
+from assistant.speech.recognizer import Transcript
 from assistant.speech.vad import EndpointConfig, Endpointer
 from assistant.speech.voice import VoiceSettings
 from server.deps import client_address
@@ -39,11 +42,23 @@ MAX_TEXT_CHARS = 2000
 _SPEECH_IDS_KEPT = 5000
 
 
+class SignedCardRead(BaseModel):
+    """A card read signed by a registered kiosk device (see assistant/kiosk_devices.py)."""
+
+    device: str = Field(max_length=64)
+    account: str = Field(pattern=r"^[0-9]{10}$", description="卡上的户号")
+    issued_at: int = Field(description="读卡时间（Unix 秒）")
+    nonce: str = Field(min_length=8, max_length=64)
+    signature: str = Field(max_length=128, description="Ed25519 签名（base64）")
+
+
 class ConverseRequest(BaseModel):
     text: str = Field(max_length=MAX_TEXT_CHARS, description="客户说的话")
     session_id: str | None = Field(default=None, max_length=64)
     channel: Channel = Channel.WEB
-    account: str | None = Field(default=None, pattern=r"^[0-9]{10}$", description="已知户号（读卡）")
+    account: str | None = Field(default=None, pattern=r"^[0-9]{10}$",
+                                description="不再使用：没有签名的户号一律忽略，读卡请用 card")
+    card: SignedCardRead | None = Field(default=None, description="营业厅终端签名的读卡；签名有效才算核实身份")
 
 
 class Problem(BaseModel):
@@ -53,8 +68,17 @@ class Problem(BaseModel):
 _AUDIO_PROBLEMS: dict[int | str, dict[str, Any]] = {
     413: {"model": Problem, "description": "录音太大"},
     422: {"description": "不是能用的录音，或者没有听到说话"},
-    503: {"model": Problem, "description": "语音识别还没有准备好"},
+    503: {"model": Problem, "description": "语音识别还没有准备好，或者正忙（请按 Retry-After 稍后再试）"},
 }
+
+# What a customer hears when speech is beyond its bounds (elderly listeners: calm, one step).
+SPEECH_BUSY_TEXT = "请稍等，现在说话的人比较多。请您过一会儿再说一遍，或者先打字提问。"
+SOCKETS_FULL_TEXT = "现在使用的人比较多，请稍后再试。您也可以先打字提问。"
+# A WebSocket close reason is at most 123 bytes: a few Chinese words.
+SOCKETS_FULL_REASON = "请稍后再试"
+TRY_AGAIN_LATER = 1013  # WebSocket close code: the server is overloaded, come back later
+# Nginx's "client closed request": nobody is left to read it, but the access log says what happened.
+CLIENT_CLOSED_REQUEST = 499
 
 
 class SpeechRegistry:
@@ -133,9 +157,47 @@ async def converse(body: ConverseRequest, request: Request) -> dict[str, Any]:
     # validated the returned dict in a second trip through the thread pool.
     started = time.perf_counter()
     state = _state(request)
-    reply = await run_turn(state, body.session_id, body.text, body.channel, body.account,
-                           client=client_address(request))
+    client = client_address(request)
+    session_id = body.session_id
+    # The bare `account` field proves nothing (anyone can send any 户号): only a signed card read counts.
+    if body.card is not None:
+        card = CardRead(**body.card.model_dump())
+        if await run_in_threadpool(_card_verifier(state).verify, card):
+            session_id = await run_in_threadpool(state.services.conversations.present_card, session_id,
+                                                 body.channel, card.account, client)
+        else:
+            logger.warning("card read refused: device=%r", body.card.device)
+    reply = await run_turn(state, session_id, body.text, body.channel, client=client)
     return reply_json(state, reply, body.channel, started)
+
+
+def _card_verifier(state: Any) -> CardVerifier:
+    """One per app: it remembers the nonces of recent card reads."""
+    verifier = getattr(state, "card_verifier", None)
+    if verifier is None:
+        verifier = state.card_verifier = CardVerifier(state.engine)
+    return verifier
+
+
+async def _recognize_while_connected(request: Request, gate: RecognitionGate,
+                                     recognize: Callable[[Callable[[], bool]], Transcript]) -> Transcript:
+    """Recognise through the gate; if the client leaves, its place in line is given up or its decode stopped."""
+    departed = threading.Event()
+
+    async def watch_for_departure(scope: anyio.CancelScope) -> None:
+        # The body has been read, so the next message is the disconnect (if it ever comes).
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        departed.set()
+        scope.cancel()
+
+    with anyio.CancelScope() as scope:
+        watcher = asyncio.create_task(watch_for_departure(scope))
+        try:
+            return await gate.run(recognize, departed)
+        finally:
+            watcher.cancel()
+    raise ClientDeparted()  # the scope was cancelled: the client left while waiting
 
 
 async def _read_limited(upload: UploadFile) -> bytes:
@@ -162,10 +224,13 @@ async def converse_audio(request: Request, audio: UploadFile = File(..., descrip
     data = await _read_limited(audio)
     recognizer = _recognizer(state)
     try:
-        transcript = await run_in_threadpool(lambda: recognizer.transcribe(read_wav(data)))
-    except NoSpeechError as error:
-        raise HTTPException(422, detail=str(error)) from None
-    except AudioError as error:
+        transcript = await _recognize_while_connected(request, state.recognition_gate,
+                                                      lambda stop: recognizer.transcribe(read_wav(data), stop))
+    except RecognitionBusy as busy:
+        raise HTTPException(503, detail=SPEECH_BUSY_TEXT, headers={"Retry-After": str(busy.retry_after_s)}) from None
+    except ClientDeparted:
+        return Response(status_code=CLIENT_CLOSED_REQUEST)  # type: ignore[return-value]
+    except AudioError as error:  # also NoSpeechError
         raise HTTPException(422, detail=str(error)) from None
     state.metrics.timing("xiaodian_asr_seconds", transcript.seconds_decode)
     reply = await run_turn(state, session_id, transcript.text, channel, None, transcript.confidence,
@@ -194,78 +259,165 @@ async def converse_socket(socket: WebSocket) -> None:
     """Browser microphone stream: binary frames of 16 kHz mono int16 PCM; JSON text frames for control.
 
     Sends {"type": "partial"} where the engine has partial text, {"type": "reply"} after each
-    utterance (end-pointed after 1.2 s of silence, or on {"type": "stop"}), {"type": "error"} on bad audio.
+    utterance (end-pointed after 1.2 s of silence, or on {"type": "stop"}), {"type": "error"} on bad
+    audio or a message it cannot read, and {"type": "busy", "retry_after": seconds} when speech is
+    beyond its bounds. Beyond ``max_websockets`` open sockets a newcomer gets "busy" and close code
+    1013 (try again later).
     """
     await socket.accept()
     state = _state(socket)
-    settings = state.settings
-    session_id: str | None = None
-    endpointer = Endpointer(16000, EndpointConfig(end_silence_s=settings.end_silence_s,
-                                                  max_utterance_s=settings.max_utterance_s))
+    with state.websocket_cap.slot() as admitted:
+        if not admitted:
+            await socket.send_json({"type": "busy", "detail": SOCKETS_FULL_TEXT})
+            await socket.close(code=TRY_AGAIN_LATER, reason=SOCKETS_FULL_REASON)
+            return
+        await _MicrophoneSession(socket, state).run()
 
-    async def answer(utterance: Audio | None) -> None:
-        nonlocal session_id
+
+class _MicrophoneSession:
+    """One open microphone socket: frames are read while earlier utterances are being answered.
+
+    Reading never waits for recognition, so a client that leaves is noticed at once: its
+    utterances still waiting for the recogniser are dropped, and none is started afterwards.
+    """
+
+    # Utterances of one socket waiting while another of its own is answered; more get "busy".
+    PENDING_UTTERANCES = 1
+    MAX_FRAME_BYTES = 64_000
+
+    def __init__(self, socket: WebSocket, state: Any) -> None:
+        self.socket = socket
+        self.state = state
+        self.session_id: str | None = None
+        self.client = client_address(socket)
+        self.departed = threading.Event()
+        self.endpointer = Endpointer(16000, EndpointConfig(end_silence_s=state.settings.end_silence_s,
+                                                           max_utterance_s=state.settings.max_utterance_s))
+        self._sending = anyio.Lock()  # replies and read errors come from two tasks
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._sending:
+            await self.socket.send_json(message)
+
+    async def run(self) -> None:
+        utterances, pending = anyio.create_memory_object_stream[Audio | None](self.PENDING_UTTERANCES)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self._answer_each, pending)
+            try:
+                await self._read_frames(utterances)
+            finally:
+                # The client left: a decode under way stops at its next check, and what was
+                # still waiting for the recogniser is dropped.
+                self.departed.set()
+                tasks.cancel_scope.cancel()
+
+    async def _read_frames(self, utterances: ObjectSendStream[Audio | None]) -> None:
+        try:
+            while True:
+                message = await self.socket.receive()
+                if message.get("type") == "websocket.disconnect":
+                    return
+                if message.get("bytes") is not None:
+                    chunk = message["bytes"]
+                    if len(chunk) > self.MAX_FRAME_BYTES:
+                        await self.send({"type": "error", "detail": "音频数据包太大。"})
+                        continue
+                    utterance = self.endpointer.feed(from_pcm(chunk, 16000))
+                    if utterance is not None:
+                        await self._queue(utterances, utterance)
+                    continue
+                control = _control_message(message.get("text"))
+                if control is None:
+                    await self.send({"type": "error", "detail": "看不懂这条消息。"})
+                elif control.get("type") == "start":
+                    session_id = control.get("session_id")
+                    self.session_id = session_id if isinstance(session_id, str) and session_id else self.session_id
+                elif control.get("type") == "stop":
+                    await self._queue(utterances, self.endpointer.flush())
+        except WebSocketDisconnect:
+            return
+
+    async def _queue(self, utterances: ObjectSendStream[Audio | None], utterance: Audio | None) -> None:
+        try:
+            utterances.send_nowait(utterance)
+        except anyio.WouldBlock:
+            await self.send({"type": "busy", "detail": "请稍等，我还在回答您上一句话。",
+                             "retry_after": self.state.recognition_gate.retry_after_s()})
+
+    async def _answer_each(self, pending: ObjectReceiveStream[Audio | None]) -> None:
+        async for utterance in pending:
+            try:
+                await self._answer(utterance)
+            except WebSocketDisconnect:  # the client left while we answered
+                return
+
+    async def _answer(self, utterance: Audio | None) -> None:
         started = time.perf_counter()
         if utterance is None:
-            await socket.send_json({"type": "error", "detail": "没有听到您说话，请再说一遍。"})
+            await self.send({"type": "error", "detail": "没有听到您说话，请再说一遍。"})
             return
-        recognizer = getattr(state, "recognizer", None)
+        recognizer = getattr(self.state, "recognizer", None)
         if recognizer is None:
-            await socket.send_json({"type": "error", "detail": "语音识别还没有准备好，请先打字提问。"})
+            await self.send({"type": "error", "detail": "语音识别还没有准备好，请先打字提问。"})
             return
         try:
-            transcript = await run_in_threadpool(recognizer.transcribe, utterance)
-        except AudioError as error:
-            await socket.send_json({"type": "error", "detail": str(error)})
+            transcript = await self.state.recognition_gate.run(lambda stop: recognizer.transcribe(utterance, stop),
+                                                                 self.departed)
+        except RecognitionBusy as busy:
+            await self.send({"type": "busy", "detail": SPEECH_BUSY_TEXT, "retry_after": busy.retry_after_s})
             return
-        reply = await run_turn(state, session_id, transcript.text, Channel.WEB, None, transcript.confidence,
-                               client_address(socket))
-        session_id = reply.session_id
-        await socket.send_json({"type": "reply", "transcript": transcript.text,
-                                "reply": reply_json(state, reply, Channel.WEB, started)})
+        except ClientDeparted:
+            return
+        except AudioError as error:
+            await self.send({"type": "error", "detail": str(error)})
+            return
+        self.state.metrics.timing("xiaodian_asr_seconds", transcript.seconds_decode)
+        reply = await run_turn(self.state, self.session_id, transcript.text, Channel.WEB, None,
+                               transcript.confidence, self.client)
+        self.session_id = reply.session_id
+        await self.send({"type": "reply", "transcript": transcript.text,
+                         "reply": reply_json(self.state, reply, Channel.WEB, started)})
 
+
+def _control_message(text: str | None) -> dict[str, Any] | None:
+    """A control frame as a JSON object, or None when it is not one ([1], null, "x", broken JSON)."""
     try:
-        while True:
-            message = await socket.receive()
-            if message.get("type") == "websocket.disconnect":
-                return
-            if message.get("bytes") is not None:
-                chunk = message["bytes"]
-                if len(chunk) > 64_000:
-                    await socket.send_json({"type": "error", "detail": "音频数据包太大。"})
-                    continue
-                utterance = endpointer.feed(from_pcm(chunk, 16000))
-                if utterance is not None:
-                    await answer(utterance)
-                continue
-            try:
-                control = json.loads(message.get("text") or "{}")
-            except json.JSONDecodeError:
-                await socket.send_json({"type": "error", "detail": "看不懂这条消息。"})
-                continue
-            if control.get("type") == "start":
-                session_id = control.get("session_id") or session_id
-            elif control.get("type") == "stop":
-                await answer(endpointer.flush())
-    except WebSocketDisconnect:
-        return
+        control = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return None
+    return control if isinstance(control, dict) else None
 
 
 # --- payment pages (the logic lives in assistant.payments) ---------------------------
+
+# Far larger than any provider's notification; bounds what an anonymous POST can make us hold.
+MAX_NOTIFICATION_BYTES = 64 * 1024
+_PROVIDER_DOWN_MESSAGE = "支付平台暂时连不上，请您稍等几分钟再试，或者回到营业厅、拨打95598。"
+_ORDER_CLOSED_MESSAGE = "这笔订单已经关闭，不能再付款了。请使用最新收到的付款链接。"
+_NO_ORDER_MESSAGE = "没有找到这笔订单。"
+_SCAN_APPS = {"wechatpay": "微信", "alipay": "支付宝"}
+# The FAKE provider's cashier: mounted by server.app only when the sandbox is the provider (demo mode).
+sandbox_router = APIRouter()
 
 
 def _payments(request: Request) -> Any:
     return _state(request).services.payments
 
 
-@router.post("/pay/notify", response_class=PlainTextResponse, include_in_schema=False)
-async def pay_notify(request: Request) -> PlainTextResponse:
+@router.post("/pay/notify", include_in_schema=False)
+async def pay_notify(request: Request) -> Response:
     """(Declared before /pay/{token} so that "notify" is never taken for a token.)
 
-    The provider's asynchronous, signed notification; answered "success" once handled (or already)."""
-    form = {key: str(value) for key, value in (await request.form()).items()}
-    result = await run_in_threadpool(_payments(request).handle_notification, form)
-    return PlainTextResponse(result.ack_text)
+    The provider's asynchronous, signed notification, answered the way that provider expects."""
+    from assistant.providers.base import RawNotification
+
+    body = await request.body()
+    if len(body) > MAX_NOTIFICATION_BYTES:
+        return PlainTextResponse("too large", status_code=413)
+    payments = _payments(request)
+    result = await run_in_threadpool(payments.handle_notification, RawNotification(dict(request.headers), body))
+    ack = payments.provider.acknowledge(result.accepted)
+    return Response(ack.body, status_code=ack.status_code, media_type=ack.media_type)
 
 
 @router.get("/pay/{token}", response_class=HTMLResponse, include_in_schema=False)
@@ -282,51 +434,73 @@ def pay_page(token: str, request: Request) -> HTMLResponse:
 
 @router.post("/pay/{token}", include_in_schema=False)
 def pay_start(token: str, request: Request) -> Response:
-    """The big pay button: go to the provider (the same order however often it is pressed)."""
-    from assistant.payments import LinkProblem
+    """The big pay button: to the provider's page, or its code to scan (the same order however often pressed)."""
+    from assistant.payments import LinkProblem, qr_svg
+    from assistant.providers.base import ProviderUnavailable
 
+    payments = _payments(request)
     try:
-        redirect = _payments(request).start(token)
+        checkout = payments.start(token, client_ip=client_address(request))
     except LinkProblem as problem:
         return templates.TemplateResponse(request, "pay_problem.html", {"message": problem.message}, status_code=410)
-    # Like Alipay's return_url: where the provider sends the customer back to.
-    return RedirectResponse(f"{redirect}?{urlencode({'return': f'/pay/{token}/done'})}", status_code=303)
+    except ProviderUnavailable:
+        logger.warning("payment provider unreachable when starting a payment")
+        return templates.TemplateResponse(request, "pay_problem.html", {"message": _PROVIDER_DOWN_MESSAGE},
+                                          status_code=503)
+    if checkout.url:
+        return RedirectResponse(checkout.url, status_code=303)
+    return templates.TemplateResponse(request, "pay_scan.html", {
+        "qr": qr_svg(checkout.scan_code), "app": _SCAN_APPS.get(payments.provider.name, "手机"), "token": token})
 
 
-def _return_path(value: str | None) -> str:
-    """Only our own payment pages are valid return addresses (no open redirect)."""
-    return value if value and value.startswith("/pay/") and "//" not in value else "/"
+def _return_target(provider: Any, value: str | None) -> str:
+    """Only our own payment pages are valid return addresses (no open redirect): their path, or "/"."""
+    path = value[len(provider.base_url):] if value and value.startswith(f"{provider.base_url}/") else value
+    return path if path and path.startswith("/pay/") and "//" not in path else "/"
 
 
-@router.get("/sandbox-pay/{order_id}", response_class=HTMLResponse, include_in_schema=False)
-def sandbox_cashier(order_id: str, request: Request, return_to: str | None = Query(default=None, alias="return")) -> HTMLResponse:
+@sandbox_router.get("/sandbox-pay/{order_id}", response_class=HTMLResponse, include_in_schema=False)
+def sandbox_cashier(order_id: str, request: Request,
+                    return_to: str | None = Query(default=None, alias="return")) -> HTMLResponse:
     """FAKE provider cashier (stands in for Alipay/WeChat Pay, which cannot exist offline)."""
-    order = _state(request).services.provider.order(order_id)
-    if order is None:
-        return templates.TemplateResponse(request, "pay_problem.html", {"message": "没有找到这笔订单。"}, status_code=404)
-    return templates.TemplateResponse(request, "sandbox_pay.html", {
-        "order_id": order_id, "amount_yuan": yuan(order.amount_fen), "return_to": _return_path(return_to)})
-
-
-@router.post("/sandbox-pay/{order_id}", include_in_schema=False)
-def sandbox_confirm(order_id: str, request: Request, return_to: str = Form(default="/")) -> Response:
-    """The fake provider takes the money, then notifies the merchant asynchronously, like a real one."""
     provider = _state(request).services.provider
-    if provider.order(order_id) is None:
-        return templates.TemplateResponse(request, "pay_problem.html", {"message": "没有找到这笔订单。"}, status_code=404)
-    notification = provider.complete(order_id)
-    notify_url = f"{str(request.base_url).rstrip('/')}/pay/notify"
-    threading.Thread(target=_deliver_quietly, args=(provider, notification, notify_url), daemon=True).start()
-    return RedirectResponse(_return_path(return_to), status_code=303)
+    order = provider.order(order_id)
+    if order is None:
+        return templates.TemplateResponse(request, "pay_problem.html", {"message": _NO_ORDER_MESSAGE}, status_code=404)
+    if order.status == "TRADE_CLOSED":
+        return templates.TemplateResponse(request, "pay_problem.html", {"message": _ORDER_CLOSED_MESSAGE},
+                                          status_code=410)
+    return templates.TemplateResponse(request, "sandbox_pay.html", {
+        "order_id": order_id, "amount_yuan": yuan(order.amount_fen), "return_to": _return_target(provider, return_to)})
 
 
-def _deliver_quietly(provider: Any, notification: dict[str, str], url: str) -> None:
-    from assistant.sandbox_provider import DeliveryFailed
+@sandbox_router.post("/sandbox-pay/{order_id}", include_in_schema=False)
+def sandbox_confirm(order_id: str, request: Request, return_to: str = Form(default="/")) -> Response:
+    """The fake provider takes the money, then notifies the merchant asynchronously, like a real one.
+
+    The notification goes to the address in the settings (as a provider holds
+    the merchant's registered notify_url), never to one built from this request."""
+    from assistant.providers.sandbox import OrderClosed
+
+    provider = _state(request).services.provider
+    try:
+        notification = provider.complete(order_id)
+    except KeyError:
+        return templates.TemplateResponse(request, "pay_problem.html", {"message": _NO_ORDER_MESSAGE}, status_code=404)
+    except OrderClosed:
+        return templates.TemplateResponse(request, "pay_problem.html", {"message": _ORDER_CLOSED_MESSAGE},
+                                          status_code=410)
+    threading.Thread(target=_deliver_quietly, args=(provider, notification), daemon=True).start()
+    return RedirectResponse(_return_target(provider, return_to), status_code=303)
+
+
+def _deliver_quietly(provider: Any, notification: dict[str, str]) -> None:
+    from assistant.providers.sandbox import DeliveryFailed
 
     try:
-        provider.deliver(notification, url)
+        provider.deliver(notification, provider.notify_url)
     except DeliveryFailed:
-        logger.warning("sandbox payment notification was never acknowledged", extra={"url": url})
+        logger.warning("sandbox payment notification was never acknowledged; reconciliation will record it")
 
 
 @router.get("/pay/{token}/done", response_class=HTMLResponse, include_in_schema=False)

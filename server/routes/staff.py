@@ -1,10 +1,14 @@
 """Staff console: the live queue of handed-off conversations; claim, note, close.
 
 The queue is emergencies first (priority ascending), then whoever has
-waited longest. The page keeps itself current through Server-Sent Events:
-the stream looks at the database every ``settings.staff_poll_s`` seconds and
-pushes the whole queue when anything in it changed, so tickets created by
-any request or process show up within about a second.
+waited longest, read a page at a time (``?limit=&offset=``, at most
+``MAX_PAGE``) with the counts of the whole queue. The page keeps itself
+current through Server-Sent Events: a "queue" event with the first page,
+then, every ``settings.staff_poll_s`` seconds that something changed, a
+"changes" event with only the tickets added or changed on that page (by
+version) and the ids that left it, so tickets created by any request or
+process show up within about a second. (The stream used to resend the whole
+queue on every change: with a flooded queue, 31 MB each time.)
 
 Claiming is a compare-and-set on the ticket's status, so of two staff who
 press 接手 at the same moment exactly one gets it and the other is told who
@@ -16,17 +20,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
-from sqlalchemy import update
+from sqlalchemy import case, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from knowledge_base.db import session
 from knowledge_base.models import SERVICE_TZ, HandoffTicket, utc_now
@@ -47,7 +52,8 @@ from server.deps import (
 
 STATUS_LABELS = {"waiting": "等待接手", "claimed": "处理中", "closed": "已结束"}
 REASON_LABELS = {"asked": "客户要求转人工", "misses": "连续没听懂", "emergency": "紧急情况",
-                 "complaint": "投诉", "fraud": "疑似诈骗", "account": "查不到户号"}
+                 "complaint": "投诉", "fraud": "疑似诈骗", "account": "查不到户号",
+                 "verify": "身份核实没通过", "limit": "查的户号太多"}
 PRIORITY_LABELS = {0: "紧急", 1: "优先", 2: "普通"}
 CHANNEL_LABELS = {"kiosk": "营业厅自助机", "phone": "电话", "web": "网页", "cli": "命令行"}
 SPEAKER_LABELS = {"customer": "客户", "user": "客户", "caller": "客户",
@@ -85,9 +91,29 @@ class TicketView(BaseModel):
     version: int
 
 
-class QueueSnapshot(BaseModel):
+# The queue is read a page at a time; the console shows the first page (emergencies come first).
+PAGE = 50
+MAX_PAGE = 200
+
+
+class QueueCounts(BaseModel):
+    total: int = Field(description="排队和处理中的工单总数")
+    waiting: int = Field(description="等待接手的")
+    urgent: int = Field(description="等待接手的紧急工单")
+
+
+class QueueSnapshot(QueueCounts):
     tickets: list[TicketView]
+    next_offset: int | None = Field(description="下一页从这里开始；没有下一页时为空")
     # Wait times are counted in the browser from created_at; this corrects its clock.
+    server_time: datetime
+
+
+class QueueChanges(QueueCounts):
+    """What changed on the first page since the last event: sorted by the browser like the queue."""
+
+    tickets: list[TicketView] = Field(description="新来的或有变化的工单")
+    removed: list[int] = Field(description="离开第一页的工单（结束了，或被更紧急的挤下去了）")
     server_time: datetime
 
 
@@ -139,15 +165,52 @@ def ticket_view(row: HandoffTicket) -> TicketView:
     )
 
 
-def load_queue(engine: Engine) -> QueueSnapshot:
-    """Waiting and claimed tickets: emergencies first, then the longest wait."""
+_OPEN = col(HandoffTicket.status).in_(("waiting", "claimed"))
+_QUEUE_ORDER = (col(HandoffTicket.priority), col(HandoffTicket.created_at), col(HandoffTicket.id))
+
+
+def _counts(db: Session) -> QueueCounts:
+    waiting = HandoffTicket.status == "waiting"
+    total, waiting_count, urgent = db.exec(select(
+        func.count(), func.coalesce(func.sum(case((waiting, 1), else_=0)), 0),
+        func.coalesce(func.sum(case(((waiting) & (HandoffTicket.priority == 0), 1), else_=0)), 0),
+    ).where(_OPEN)).one()
+    return QueueCounts(total=total, waiting=waiting_count, urgent=urgent)
+
+
+def load_queue(engine: Engine, limit: int = PAGE, offset: int = 0) -> QueueSnapshot:
+    """A page of the waiting and claimed tickets (emergencies first, then the longest wait), and the counts."""
     with session(engine) as db:
-        rows = db.exec(
-            select(HandoffTicket)
-            .where(col(HandoffTicket.status).in_(("waiting", "claimed")))
-            .order_by(col(HandoffTicket.priority), col(HandoffTicket.created_at), col(HandoffTicket.id))
-        ).all()
-    return QueueSnapshot(tickets=[ticket_view(row) for row in rows], server_time=utc_now())
+        counts = _counts(db)
+        rows = db.exec(select(HandoffTicket).where(_OPEN).order_by(*_QUEUE_ORDER).offset(offset).limit(limit)).all()
+    following = offset + len(rows)
+    return QueueSnapshot(**counts.model_dump(), tickets=[ticket_view(row) for row in rows],
+                         next_offset=following if following < counts.total else None, server_time=utc_now())
+
+
+@dataclass(frozen=True, slots=True)
+class QueueWatch:
+    """What a stream last sent: the first page's ticket versions and the counts."""
+
+    versions: dict[int, int]
+    counts: QueueCounts
+
+
+def queue_changes(engine: Engine, seen: QueueWatch) -> tuple[QueueChanges | None, QueueWatch]:
+    """The first page's changes since ``seen`` (None when nothing changed), read cheaply: ids and
+    versions first, whole tickets only for those that are new or changed."""
+    with session(engine) as db:
+        counts = _counts(db)
+        versions = dict(db.exec(select(HandoffTicket.id, HandoffTicket.version).where(_OPEN)
+                                .order_by(*_QUEUE_ORDER).limit(PAGE)).all())
+        fresh = [ticket_id for ticket_id, version in versions.items() if seen.versions.get(ticket_id) != version]
+        rows = db.exec(select(HandoffTicket).where(col(HandoffTicket.id).in_(fresh))).all() if fresh else []
+    removed = [ticket_id for ticket_id in seen.versions if ticket_id not in versions]
+    watch = QueueWatch(versions, counts)
+    if not fresh and not removed and counts == seen.counts:
+        return None, watch
+    return QueueChanges(**counts.model_dump(), tickets=[ticket_view(row) for row in rows], removed=removed,
+                        server_time=utc_now()), watch
 
 
 def _ticket_record(row: HandoffTicket) -> dict[str, Any]:
@@ -190,8 +253,10 @@ def queue_page(request: Request, login: StaffLogin, engine: EngineDep) -> Respon
 
 
 @api.get("/tickets", response_model=QueueSnapshot)
-def queue(engine: EngineDep) -> QueueSnapshot:
-    return load_queue(engine)
+def queue(engine: EngineDep, limit: int = Query(default=PAGE, ge=1, le=MAX_PAGE),
+          offset: int = Query(default=0, ge=0)) -> QueueSnapshot:
+    """A page of the queue, emergencies first; ``next_offset`` asks for the next page."""
+    return load_queue(engine, limit, offset)
 
 
 @api.get("/tickets/{ticket_id}", response_model=TicketView)
@@ -268,18 +333,22 @@ def close_ticket(ticket_id: int, body: NoteBody, login: StaffLogin, db: DbSessio
 
 @api.get("/events", response_class=EventSourceResponse)
 async def queue_events(request: Request, engine: EngineDep, settings: SettingsDep) -> AsyncIterable[ServerSentEvent]:
-    """The queue now, then again whenever it changes; a "logout" event when the session ends."""
+    """The queue's first page now ("queue"), then only what changed ("changes"); "logout" when the session ends."""
     token = request.cookies.get(SESSION_COOKIE, "")
-    last = ""
+    seen: QueueWatch | None = None
     while True:
         if await run_in_threadpool(load_login, engine, token) is None:
             yield ServerSentEvent(event="logout", data={"detail": "登录已过期，请重新登录。"})
             return
-        snapshot = await run_in_threadpool(load_queue, engine)
-        fingerprint = snapshot.model_dump_json(exclude={"server_time"})
-        if fingerprint != last:
-            last = fingerprint
+        if seen is None:
+            snapshot = await run_in_threadpool(load_queue, engine)
+            seen = QueueWatch({ticket.id: ticket.version for ticket in snapshot.tickets},
+                              QueueCounts(total=snapshot.total, waiting=snapshot.waiting, urgent=snapshot.urgent))
             yield ServerSentEvent(event="queue", data=snapshot, retry=2000)
+        else:
+            changes, seen = await run_in_threadpool(queue_changes, engine, seen)
+            if changes is not None:
+                yield ServerSentEvent(event="changes", data=changes, retry=2000)
         await asyncio.sleep(settings.staff_poll_s)
 
 

@@ -8,6 +8,7 @@
   const me = container.dataset.me;
   const isAdmin = container.dataset.role === "admin";
 
+  const tickets = new Map(); // ticket id → ticket, for the queue's first page (what the server sends)
   const cards = new Map(); // ticket id → card element
   const drafts = new Map(); // ticket id → note being typed (kept across updates)
   const notices = new Map(); // ticket id → [text, kind] shown under the ticket
@@ -97,14 +98,34 @@
     return card;
   }
 
-  /** Apply a queue snapshot: rebuild only changed tickets, keep typing and focus intact. */
-  function render(snapshot) {
-    clockOffset = Date.parse(snapshot.server_time) - Date.now();
+  /** The queue's order: emergencies first, then the longest wait (as the server orders it). */
+  function queueOrder(a, b) {
+    return a.priority - b.priority || Date.parse(a.created_at) - Date.parse(b.created_at) || a.id - b.id;
+  }
+
+  /** A "queue" event (or the page's initial queue): the first page, whole. */
+  function replaceQueue(snapshot) {
+    tickets.clear();
+    for (const ticket of snapshot.tickets) tickets.set(ticket.id, ticket);
+    render(snapshot);
+  }
+
+  /** A "changes" event: only the tickets added or changed, and the ids that left the first page. */
+  function applyChanges(changes) {
+    for (const id of changes.removed) tickets.delete(id);
+    for (const ticket of changes.tickets) tickets.set(ticket.id, ticket);
+    render(changes);
+  }
+
+  /** Show the tickets held: rebuild only changed cards, keep typing and focus intact. */
+  function render(counts) {
+    clockOffset = Date.parse(counts.server_time) - Date.now();
+    const shown = [...tickets.values()].sort(queueOrder);
     const active = document.activeElement;
     const activeTicket = active && active.dataset ? active.dataset.draftFor : undefined;
     const selection = activeTicket ? [active.selectionStart, active.selectionEnd] : null;
     const seen = new Set();
-    snapshot.tickets.forEach((ticket, index) => {
+    shown.forEach((ticket, index) => {
       seen.add(ticket.id);
       let card = cards.get(ticket.id);
       if (!card || card.dataset.version !== String(ticket.version)) {
@@ -131,10 +152,10 @@
         area.setSelectionRange(selection[0], selection[1]);
       }
     }
-    const waiting = snapshot.tickets.filter((t) => t.status === "waiting").length;
-    const urgent = snapshot.tickets.filter((t) => t.status === "waiting" && t.priority === 0).length;
-    countLine.textContent = `等待 ${waiting} 位${urgent ? `（其中紧急 ${urgent} 位）` : ""}，处理中 ${snapshot.tickets.length - waiting} 位。`;
-    if (!snapshot.tickets.length) {
+    const more = counts.total > shown.length ? `这里先显示最前面的 ${shown.length} 位。` : "";
+    countLine.textContent = `等待 ${counts.waiting} 位${counts.urgent ? `（其中紧急 ${counts.urgent} 位）` : ""}，` +
+      `处理中 ${counts.total - counts.waiting} 位。${more}`;
+    if (!shown.length) {
       container.replaceChildren(xd.el("p", { className: "empty-state" }, "现在没有需要转人工的客户。有新的会自动出现在这里。"));
     } else {
       const empty = container.querySelector(".empty-state");
@@ -155,7 +176,9 @@
       if (result.data.status === "closed") {
         if (card) card.remove();
         cards.delete(ticket.id);
+        tickets.delete(ticket.id);
       } else if (card) {
+        tickets.set(ticket.id, result.data);
         const fresh = buildCard(result.data);
         card.replaceWith(fresh);
         cards.set(ticket.id, fresh);
@@ -178,7 +201,8 @@
   function connect() {
     const source = new EventSource("/api/staff/events");
     source.addEventListener("open", () => setStatus("live", "实时更新中：新的转人工会自动出现。"));
-    source.addEventListener("queue", (event) => render(JSON.parse(event.data)));
+    source.addEventListener("queue", (event) => replaceQueue(JSON.parse(event.data)));
+    source.addEventListener("changes", (event) => applyChanges(JSON.parse(event.data)));
     source.addEventListener("logout", () => {
       source.close();
       setStatus("down", "登录已过期，请重新登录。");
@@ -194,7 +218,7 @@
     });
   }
 
-  render(JSON.parse(document.getElementById("initial-queue").textContent));
+  replaceQueue(JSON.parse(document.getElementById("initial-queue").textContent));
   setInterval(refreshWaitTimes, 5000);
   connect();
 })();

@@ -1,1 +1,1 @@
-"""The conversation layer of 小电: answers, settings and the command line."""
+"""The conversation layer of 小电: policy, answers, payments, speech, the composition root and the command line."""

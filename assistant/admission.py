@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -53,7 +54,7 @@ class ClientDeparted(Exception):
 class RecognitionGate:
     """At most ``slots`` recognitions running and ``queue`` waiting; the rest are refused."""
 
-    def __init__(self, slots: int, queue: int) -> None:
+    def __init__(self, slots: int, queue: int, observe: Callable[[str], None] = lambda outcome: None) -> None:
         self.slots = max(1, slots)
         self.queue = max(0, queue)
         self._admitted = 0  # running + waiting; changed only on the event loop
@@ -63,6 +64,7 @@ class RecognitionGate:
         self.dropped = 0  # admitted, but their client left before a slot came free
         self.stopped = 0  # started, then given up part-way because their client left
         self.refused = 0  # told "请稍等"
+        self.observe = observe  # told each outcome above by name (the service's metrics)
 
     @property
     def admitted(self) -> int:
@@ -88,6 +90,7 @@ class RecognitionGate:
         """
         if self._admitted >= self.slots + self.queue:
             self.refused += 1
+            self.observe("refused")
             raise RecognitionBusy(self.retry_after_s())
         self._admitted += 1
         began = threading.Event()
@@ -98,6 +101,7 @@ class RecognitionGate:
             if not began.is_set():  # left the line while waiting
                 with self._counts:
                     self.dropped += 1
+                self.observe("dropped")
             raise
         finally:
             self._admitted -= 1
@@ -105,25 +109,32 @@ class RecognitionGate:
     def _unless_departed(self, recognize: Callable[[Callable[[], bool]], T], departed: threading.Event,
                          began: threading.Event) -> T:
         with self._counts:
-            if departed.is_set():
+            departed_already = departed.is_set()
+            if departed_already:
                 self.dropped += 1
-                raise ClientDeparted()
-            self.started += 1
+            else:
+                self.started += 1
+        self.observe("dropped" if departed_already else "started")
+        if departed_already:
+            raise ClientDeparted()
         began.set()
         try:
             return recognize(departed.is_set)
         except RecognitionStopped:
             with self._counts:
                 self.stopped += 1
+            self.observe("stopped")
             raise ClientDeparted() from None
 
 
 class ConnectionCap:
-    """At most ``limit`` connections open at once (thread-safe: tests run apps in several threads)."""
+    """At most ``limit`` connections open at once, and ``per_client`` from one client (thread-safe)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_client: int | None = None) -> None:
         self.limit = limit
+        self.per_client = per_client
         self._open = 0
+        self._by_client: dict[str, int] = {}
         self._lock = threading.Lock()
 
     @property
@@ -131,15 +142,57 @@ class ConnectionCap:
         return self._open
 
     @contextmanager
-    def slot(self) -> Iterator[bool]:
+    def slot(self, client: str = "") -> Iterator[bool]:
         """Yields whether this connection got a place; the place is given back on exit."""
         with self._lock:
-            admitted = self._open < self.limit
+            mine = self._by_client.get(client, 0)
+            admitted = self._open < self.limit and (self.per_client is None or mine < self.per_client)
             if admitted:
                 self._open += 1
+                self._by_client[client] = mine + 1
         try:
             yield admitted
         finally:
             if admitted:
                 with self._lock:
                     self._open -= 1
+                    left = self._by_client[client] - 1
+                    if left:
+                        self._by_client[client] = left
+                    else:
+                        del self._by_client[client]
+
+
+class AudioPace:
+    """How much audio a socket may send: ``speed`` times real time after a ``burst``.
+
+    End-pointing costs CPU per frame on the event loop; a client streaming far faster than
+    anyone speaks would take the loop from everyone (health checks took seconds). Audio
+    beyond the pace is dropped; a client that keeps pushing past it (``overage_close_s``
+    of audio dropped) is disconnected.
+    """
+
+    def __init__(self, speed: float = 2.0, burst_s: float = 15.0, overage_close_s: float = 15.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.speed = speed
+        self.burst_s = burst_s
+        self.overage_close_s = overage_close_s
+        self._clock = clock
+        self._allowance = burst_s
+        self._last = clock()
+        self.dropped_s = 0.0
+
+    def admit(self, seconds: float) -> bool:
+        """Whether this much audio may be processed now; if not it is counted as dropped."""
+        now = self._clock()
+        self._allowance = min(self.burst_s, self._allowance + (now - self._last) * self.speed)
+        self._last = now
+        if seconds <= self._allowance:
+            self._allowance -= seconds
+            return True
+        self.dropped_s += seconds
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        return self.dropped_s >= self.overage_close_s

@@ -7,12 +7,12 @@ the slots; this module only decides which template applies and what each
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass, replace
 from datetime import date
 
 from assistant import formatting
 from intents.slots import Slots
+from knowledge_base.answer_templates import TemplateParts, parse_template
 from knowledge_base.queries import AccountFacts, BillFacts, HallFacts, IntentAnswers, OutageFacts
 from knowledge_base.tariff import TariffTable, estimate
 
@@ -107,35 +107,6 @@ def mask_name(name: str) -> str:
     if len(name) == 2:
         return name[0] + "*"
     return name[0] + "*" * (len(name) - 2) + name[-1]
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateParts:
-    """A template cut into literal text and plain ``{field}`` names, plus whatever is not plain."""
-
-    pieces: tuple[tuple[str, str | None], ...]  # (text, field name or None), in order
-    not_plain: tuple[str, ...] = ()  # placeholders such as {hall_phone:电话}, {x!r}, {x.y}, {x[0]}, {}
-
-
-def parse_template(template: str) -> TemplateParts:
-    """Split a template; ValueError when its braces do not pair up.
-
-    Only ``{field}`` is a placeholder. Format specs, conversions, attribute and index
-    access are Python's format mini-language, which an admin's text must never reach:
-    ``{hall_name:>30000000}`` pads to 30 million characters and ``{x:电话}`` raises.
-    """
-    pieces: list[tuple[str, str | None]] = []
-    not_plain: list[str] = []
-    for literal, name, spec, conversion in string.Formatter().parse(template):
-        if name is None:
-            pieces.append((literal, None))
-            continue
-        if name.isidentifier() and not spec and conversion is None:
-            pieces.append((literal, name))
-            continue
-        pieces.append((literal, None))
-        not_plain.append("{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
-    return TemplateParts(tuple(pieces), tuple(not_plain))
 
 
 def _fields_in(parts: TemplateParts) -> set[str]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from assistant.settings import get_settings
+from knowledge_base.settings import get_settings
 
 app = typer.Typer(help="小电：供电服务语音助手", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
@@ -36,12 +37,9 @@ def _engine():  # type: ignore[no-untyped-def]
 
 
 def _knowledge():  # type: ignore[no-untyped-def]
-    from assistant.knowledge import Knowledge
-    from knowledge_base.seed import seed_database
+    from assistant.services import build_knowledge
 
-    engine = _engine()
-    seed_database(engine)  # idempotent: a fresh machine works without a separate init
-    return Knowledge(engine, get_settings().region)
+    return build_knowledge(get_settings(), _engine())
 
 
 @db_app.command("init")
@@ -102,63 +100,92 @@ def ask(
     engine: Optional[str] = typer.Option(None, "--engine", help="whisper 或 vosk（默认按设置）"),
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
 ) -> None:
-    """Answer one question (text, or a recording with --audio): intent, confidence, answer."""
+    """Answer one question: typed, the matcher's intent, confidence and answer; with --audio, the
+    recording goes through the voice pipeline as at a kiosk (recognition, the dialogue, the answer spoken)."""
     if (text is None) == (audio is None):
         raise typer.BadParameter("请给一句话，或者用 --audio 给一段录音（二选一）。")
-    knowledge = _knowledge()
-    transcript = None
     if audio is not None:
-        transcript = _transcribe_or_exit(audio, engine)
-        text = transcript.text
-    assert text is not None
-    reply = knowledge.ask(text, account)
-    answer = reply.answer.display if reply.answer else ""
-    record: dict[str, object] = {**_match_record(reply.match, reply.slots), "answer": answer}
-    if audio is not None and transcript is not None:
-        target = out or audio.with_suffix(".answer.wav")
-        spoken = reply.answer.spoken if reply.answer else answer
-        target.write_bytes(_speaker().speak(spoken, _voice_settings()).wav_bytes())
-        record.update(transcript=transcript.text, asr_confidence=transcript.confidence,
-                      seconds_decode=transcript.seconds_decode, answer_wav=str(target))
-    if as_json:
-        typer.echo(json.dumps(record, ensure_ascii=False))
+        _ask_aloud(audio, account, out or audio.with_suffix(".answer.wav"), engine, as_json)
         return
-    if transcript is not None:
-        typer.echo(f"听到：{transcript.text}")
+    assert text is not None
+    reply = _knowledge().ask(text, account)
+    answer = reply.answer.display if reply.answer else ""
+    if as_json:
+        typer.echo(json.dumps({**_match_record(reply.match, reply.slots), "answer": answer}, ensure_ascii=False))
+        return
     typer.echo(f"意图：{reply.match.intent}（置信度 {reply.match.confidence:.2f}，{reply.match.decision}）")
     typer.echo(f"回答：{answer}")
-    if "answer_wav" in record:
-        typer.echo(f"语音：{record['answer_wav']}")
+
+
+def _ask_aloud(audio: Path, account: Optional[str], target: Path, engine: Optional[str], as_json: bool) -> None:
+    """One recorded turn through ``assistant.pipeline``; ``account`` is named (as if said), not verified."""
+    import anyio
+    import numpy as np
+
+    from assistant.admission import RecognitionGate
+    from assistant.dialogue import Channel
+    from assistant.events import AudioChunk, Failed, Replied, Transcribed
+    from assistant.pipeline import SpokenInput, VoicePipeline, speech_vocabulary
+    from assistant.services import build_services
+    from assistant.speech.audio import Audio, AudioError, read_wav
+    from assistant.speech.engines import load_recognizer
+    from assistant.speech.models import ModelError
+
+    settings = get_settings()
+    services = build_services(settings, provider_required=False)
+    try:
+        recording = read_wav(audio)
+        recognizer = load_recognizer(settings, engine, grammar_phrases=speech_vocabulary(services.knowledge))
+    except (AudioError, ModelError) as error:
+        _fail(f"{audio}: {error}")
+    conversations = services.conversations
+    session_id = conversations.start(Channel.CLI, account, client="cli").id
+
+    async def turn(session_id: str | None, text: str, channel: Channel, asr_confidence: float | None,
+                   client: str):  # type: ignore[no-untyped-def]
+        return conversations.handle(session_id, text, channel, None, asr_confidence, client)
+
+    pipeline = VoicePipeline(turn, RecognitionGate(1, 0), recognizer, _speaker())
+
+    async def run():  # type: ignore[no-untyped-def]
+        return [event async for event in pipeline.run(SpokenInput(recording), session_id=session_id,
+                                                       channel=Channel.CLI, client="cli")]
+
+    events = anyio.run(run)
+    failed = next((event for event in events if isinstance(event, Failed)), None)
+    if failed is not None:
+        _fail(f"{audio}: {failed.detail}")
+    transcript = next(event.transcript for event in events if isinstance(event, Transcribed))
+    reply = next(event.reply for event in events if isinstance(event, Replied))
+    chunks = [event.audio for event in events if isinstance(event, AudioChunk)]
+    target.write_bytes(Audio(np.concatenate([chunk.samples for chunk in chunks]), chunks[0].rate).wav_bytes())
+    if as_json:
+        record = {**reply.as_json(), "answer": reply.text, "transcript": transcript.text,
+                  "asr_confidence": transcript.confidence, "seconds_decode": transcript.seconds_decode,
+                  "answer_wav": str(target)}
+        typer.echo(json.dumps(record, ensure_ascii=False))
+        return
+    typer.echo(f"听到：{transcript.text}")
+    typer.echo(f"意图：{reply.intent}（置信度 {reply.confidence:.2f}，{reply.decision}）")
+    typer.echo(f"回答：{reply.text}")
+    typer.echo(f"语音：{target}")
 
 
 def _voice_settings():  # type: ignore[no-untyped-def]
-    from assistant.speech.voice import VoiceSettings
+    from assistant.services import configured_voice
 
-    settings = get_settings()
-    return VoiceSettings(rate=settings.voice_rate, volume=settings.voice_volume)
+    return configured_voice(get_settings())
 
 
 def _speaker():  # type: ignore[no-untyped-def]
-    from assistant.speech.tts import EspeakPinyinVoice, Speaker
+    from assistant.services import make_speaker
 
-    return Speaker(EspeakPinyinVoice(), get_settings().speech_cache_dir)
+    return make_speaker(get_settings())
 
 
 def _fail(message: str) -> None:
     typer.echo(message, err=True)
     raise typer.Exit(2)
-
-
-def _transcribe_or_exit(path: Path, engine: Optional[str]):  # type: ignore[no-untyped-def]
-    from assistant.speech.audio import AudioError, read_wav
-    from assistant.speech.engines import load_recognizer
-    from assistant.speech.models import ModelError
-
-    try:
-        recognizer = load_recognizer(get_settings(), engine)
-        return recognizer.transcribe(read_wav(path))
-    except (AudioError, ModelError) as error:
-        _fail(f"{path}: {error}")
 
 
 @app.command()
@@ -357,7 +384,7 @@ def _customer_lines():  # type: ignore[no-untyped-def]
 
 def _new_password(generate: bool) -> tuple[str, bool]:
     """The password typed twice at a prompt, or a generated one; True when generated."""
-    from server.auth import MIN_PASSWORD_LENGTH, generate_password
+    from assistant.accounts import MIN_PASSWORD_LENGTH, generate_password
 
     if generate:
         return generate_password(), True
@@ -372,7 +399,7 @@ def users_add(
     generate: bool = typer.Option(False, "--generate", "-g", help="不输入密码，生成一个随机密码并显示一次"),
 ) -> None:
     """Add an admin or staff account (asks for the password, or generates one)."""
-    from server.auth import ROLE_LABELS, AccountError, create_user
+    from assistant.accounts import ROLE_LABELS, AccountError, create_user
 
     password, generated = _new_password(generate)
     try:
@@ -390,7 +417,7 @@ def users_passwd(
     generate: bool = typer.Option(False, "--generate", "-g", help="生成一个随机密码并显示一次"),
 ) -> None:
     """Set a new password; the user's open sessions end."""
-    from server.auth import AccountError, set_password
+    from assistant.accounts import AccountError, set_password
 
     password, generated = _new_password(generate)
     try:
@@ -405,7 +432,7 @@ def users_passwd(
 @users_app.command("list")
 def users_list() -> None:
     """Every account: name, role, state."""
-    from server.auth import ROLE_LABELS, list_users
+    from assistant.accounts import ROLE_LABELS, list_users
 
     for user in list_users(_engine_with_tables()):
         state = "已停用" if user.disabled else "正常"
@@ -414,10 +441,10 @@ def users_list() -> None:
 
 def _engine_with_tables():  # type: ignore[no-untyped-def]
     """Accounts may be added before the server ever ran: make the tables first."""
-    from knowledge_base.db import create_tables
+    from knowledge_base.db import migrate
 
     engine = _engine()
-    create_tables(engine)
+    migrate(engine)
     return engine
 
 
@@ -435,18 +462,36 @@ def turns_purge() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="监听地址（0.0.0.0 让局域网里的其他电脑也能访问）"),
     port: int = typer.Option(8000, "--port", help="端口"),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="工作进程数（每个 CPU 核一个左右）"),
 ) -> None:
     """Start the web service: kiosk page at /, admin at /admin, staff at /staff."""
+    import shutil
+
     import uvicorn
 
-    settings = get_settings()
-    typer.echo(f"小电服务启动中：http://{host}:{port}/  （管理 /admin，客服 /staff，按 Ctrl+C 停止）")
-    from server.security import uvicorn_log_config
+    from assistant.providers import check_payment_settings
+    from knowledge_base.db import make_engine
+    from knowledge_base.seed import seed_database
+    from assistant.log_redaction import uvicorn_log_config
 
+    settings = get_settings()
+    check_payment_settings(settings)  # a refused setting stops here, before anything is touched
+    # Every worker writes its metrics here and /metrics adds them up (prometheus_client's
+    # multiprocess mode); the files of the last run would be added too, so the folder starts
+    # empty. Set before anything imports prometheus_client, which reads it once.
+    metrics_dir = settings.data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(mode=0o700, parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    # Migrations and seeding once, here, before N workers start (each would find them done).
+    engine = make_engine(settings.resolved_database_url)
+    seed_database(engine)
+    engine.dispose()
+    typer.echo(f"小电服务启动中：http://{host}:{port}/  （{workers} 个工作进程；管理 /admin，客服 /staff，按 Ctrl+C 停止）")
     # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 and
     # rewrite the client address before the app sees it; the app honours it only from
     # XIAODIAN_TRUSTED_PROXIES (server.deps.client_address). The log config redacts pay tokens.
-    uvicorn.run("server.app:create_app", factory=True, host=host, port=port,
+    uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
                 timeout_graceful_shutdown=settings.shutdown_grace_s, log_level="info",
                 proxy_headers=False, log_config=uvicorn_log_config())
 

@@ -1,7 +1,8 @@
 """Conversations at the edge: sessions, the policy's effects carried out, every turn logged.
 
 ``ConversationService`` is what the kiosk, the phone line, the browser and
-the CLI talk to. It keeps session state in memory, asks the pure policy
+the CLI talk to. It keeps session state in the database (``assistant.sessions``,
+so any worker continues any conversation), asks the pure policy
 (``assistant.dialogue``) what to say, then does what the policy asked for
 (payment links, handoff and repair tickets, reminders, contact changes,
 ratings) and writes the turn log, all in one transaction per turn.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections import OrderedDict
+import zlib
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -44,7 +45,9 @@ from assistant.dialogue import (
 )
 from assistant.handoffs import HandoffDesk
 from assistant.knowledge import Knowledge
+from assistant.sessions import SessionConflict, SessionStore, StoredSession
 from assistant.sms import SmsSender, mask_phones_deep, mask_phones_in
+from assistant.voice_settings import VoiceSettings
 from intents import extract_slots
 from intents.slots import Slots
 from knowledge_base.db import session
@@ -61,7 +64,12 @@ from knowledge_base.models import (
     utc_now,
 )
 
-MAX_SESSIONS = 10_000  # oldest idle sessions are forgotten beyond this
+# A turn whose session another worker saved meanwhile runs again on the fresh state; two
+# workers racing on one session more than this many times in a row is a client gone wrong.
+TURN_ATTEMPTS = 3
+# Turns of one session take turns inside this process (double taps, retries); a fixed set of
+# locks chosen by the session id's hash needs no bookkeeping of which sessions exist.
+_LOCK_STRIPES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,17 +176,18 @@ class KnowledgeWorld:
 class ConversationService:
     def __init__(self, knowledge: Knowledge, payments: Any = None, clock: Callable[[], datetime] = utc_now,
                  policy: Policy | None = None, sms: SmsSender | None = None,
-                 limits: IdentityLimits | None = None, handoffs: HandoffDesk | None = None) -> None:
+                 limits: IdentityLimits | None = None, handoffs: HandoffDesk | None = None,
+                 voice: VoiceSettings | None = None) -> None:
         self.knowledge = knowledge
+        self.voice = voice or VoiceSettings()  # how a new conversation starts speaking (说慢点 slows from there)
         self.payments = payments  # assistant.payments.PaymentService, or None where links cannot be made
         self.clock = clock
         self.policy = policy or Policy()
         self.handoffs = handoffs or HandoffDesk()  # one open ticket per conversation, a bound per address
         self.sms = sms  # None: no SMS gateway, so no codes (the policy falls back) and no notices
         self.limits = limits or IdentityLimits()
-        self._sessions: OrderedDict[str, SessionState] = OrderedDict()
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self.sessions = SessionStore(knowledge.engine)
+        self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
         # SQLite has one writer at a time. Turns that find the write lock taken would sleep in
         # SQLite's busy handler (1, 2, 5, 10 ... ms back-off, not woken when it frees), which
         # under concurrent load made the turn log the slowest part of a turn; queueing the
@@ -191,13 +200,15 @@ class ConversationService:
     def start(self, channel: Channel | str = Channel.KIOSK, account: str | None = None,
               caller_phone: str | None = None, client: str = "") -> SessionState:
         """A new conversation; the account may come from a card read or the caller's number."""
-        return self._open(channel, account, caller_phone, self._world(), client)
+        state = self._new_state(channel, account, caller_phone, self._world(), client)
+        self.sessions.save_now(StoredSession(state, 0), state)
+        return state
 
     def _world(self) -> KnowledgeWorld:
         return KnowledgeWorld(self.knowledge, self.clock(), self.limits, self.sms is not None)
 
-    def _open(self, channel: Channel | str, account: str | None, caller_phone: str | None,
-              world: KnowledgeWorld, client: str = "") -> SessionState:
+    def _new_state(self, channel: Channel | str, account: str | None, caller_phone: str | None,
+                   world: KnowledgeWorld, client: str = "") -> SessionState:
         """A named account (said, typed, ``--account``) is not verified; the phone line's caller number is."""
         channel = Channel(channel)
         verified = None
@@ -206,38 +217,42 @@ class ConversationService:
             verified = Verified.CALLER if account else None
         if account is not None and not world.account_exists(account):
             account, verified = None, None
-        state = SessionState(id=secrets.token_urlsafe(12), channel=channel, started_at=self.clock(), account=account,
-                             client=client[:64], verified=verified, accounts=(account,) if account else ())
-        self._store(state)
-        return state
+        return SessionState(id=secrets.token_urlsafe(12), channel=channel, started_at=self.clock(), account=account,
+                            voice=self.voice,
+                            client=client[:64], verified=verified, accounts=(account,) if account else ())
+
+    def _lock(self, session_id: str | None) -> AbstractContextManager[Any]:
+        if not session_id:  # a new session: nobody else can hold it yet
+            return nullcontext()
+        return self._locks[zlib.crc32(session_id.encode()) % _LOCK_STRIPES]
+
+    def _load_or_new(self, session_id: str | None, channel: Channel | str, account: str | None,
+                     client: str) -> tuple[StoredSession, KnowledgeWorld]:
+        """The stored session, or a new one (not saved yet) when the id is missing or unknown, and the
+        turn's view of the knowledge, brought up to date first: an admin's save through another
+        worker is answered from this turn on. Both reads share one pooled connection."""
+        with self.knowledge.engine.connect() as connection:
+            self.knowledge.refresh(connection)
+            stored = self.sessions.load(connection, session_id) if session_id else None
+        world = self._world()
+        return stored or StoredSession(self._new_state(channel, account, None, world, client), 0), world
 
     def present_card(self, session_id: str | None, channel: Channel | str, account: str, client: str = "") -> str:
         """A card read whose kiosk signature the caller has checked: that account, verified. Returns the session id."""
-        world = self._world()
-        state = self.get(session_id) if session_id else None
-        if state is None:
-            state = self._open(channel, None, None, world, client)
-        if not world.account_exists(account):
-            return state.id
-        with self._locks[state.id]:
-            state = self.get(state.id) or state
-            accounts = state.accounts if account in state.accounts else state.accounts + (account,)
-            self._store(replace(state, account=account, verified=Verified.CARD, accounts=accounts, pending=None,
-                                retry_at=None))
-        return state.id
-
-    def get(self, session_id: str) -> SessionState | None:
-        with self._guard:
-            return self._sessions.get(session_id)
-
-    def _store(self, state: SessionState) -> None:
-        with self._guard:
-            self._sessions[state.id] = state
-            self._sessions.move_to_end(state.id)
-            self._locks.setdefault(state.id, threading.Lock())
-            while len(self._sessions) > MAX_SESSIONS:
-                old_id, _ = self._sessions.popitem(last=False)
-                self._locks.pop(old_id, None)
+        for _ in range(TURN_ATTEMPTS):
+            with self._lock(session_id):
+                stored, world = self._load_or_new(session_id, channel, None, client)
+                state = stored.state
+                if world.account_exists(account):
+                    accounts = state.accounts if account in state.accounts else state.accounts + (account,)
+                    state = replace(state, account=account, verified=Verified.CARD, accounts=accounts, pending=None,
+                                    retry_at=None)
+                try:
+                    self.sessions.save_now(stored, state)
+                except SessionConflict:
+                    continue
+                return state.id
+        raise SessionConflict(session_id or "")
 
     def _account_by_phone(self, phone: str) -> str | None:
         with session(self.knowledge.engine) as db:
@@ -250,25 +265,21 @@ class ConversationService:
                client: str = "") -> ConversationReply:
         """One customer turn: understand, decide, act, log. Unknown session ids start a new session."""
         started = time.perf_counter()
-        state = self.get(session_id) if session_id else None
-        world = None
-        if state is None:
-            # The new session's first turn uses the same view: the account checked at the
-            # start is not read again for the answer.
-            world = self._world()
-            state = self._open(channel, account, None, world, client)
-        with self._locks[state.id]:  # one turn at a time per conversation (double taps, retries)
-            state = self.get(state.id) or state
-            if world is None:
-                world = self._world()
-            match = self.knowledge.matcher.match(text)
-            understanding = Understanding(match, extract_slots(match.normalized, world.today), asr_confidence)
-            outcome = self.policy.step(state, understanding, world)
-            reply = self._reply(outcome.state, outcome.reply, match.confidence)
-            reply = self._carry_out(outcome.state, outcome.effects, reply, understanding, world,
-                                    latency_ms=(time.perf_counter() - started) * 1000)
-            self._store(outcome.state)
-        return reply
+        for _ in range(TURN_ATTEMPTS):
+            with self._lock(session_id):
+                # A new session's first turn uses the same view: the account checked at the
+                # start is not read again for the answer.
+                stored, world = self._load_or_new(session_id, channel, account, client)
+                match = self.knowledge.matcher.match(text)
+                understanding = Understanding(match, extract_slots(match.normalized, world.today), asr_confidence)
+                outcome = self.policy.step(stored.state, understanding, world)
+                reply = self._reply(outcome.state, outcome.reply, match.confidence)
+                try:
+                    return self._carry_out(stored, outcome.state, outcome.effects, reply, understanding, world,
+                                           started)
+                except SessionConflict:
+                    continue  # another worker answered this session meanwhile: answer on its state
+        raise SessionConflict(session_id or "")
 
     def _reply(self, state: SessionState, reply: PolicyReply, confidence: float) -> ConversationReply:
         world_titles = self.knowledge.snapshot.answers
@@ -276,9 +287,12 @@ class ConversationService:
         return ConversationReply(state.id, reply.text, reply.spoken, reply.intent, reply.decision, round(confidence, 4),
                                  reply.voice.rate, reply.voice.volume, choices, end=reply.end)
 
-    def _carry_out(self, state: SessionState, effects: tuple[Effect, ...], reply: ConversationReply,
-                   understanding: Understanding, world: KnowledgeWorld, latency_ms: float) -> ConversationReply:
-        """Do what the policy asked, and log the turn, in one transaction."""
+    def _carry_out(self, stored: StoredSession, state: SessionState, effects: tuple[Effect, ...],
+                   reply: ConversationReply, understanding: Understanding, world: KnowledgeWorld,
+                   started: float) -> ConversationReply:
+        """Do what the policy asked, log the turn and save the session, in one transaction.
+
+        Raises ``SessionConflict`` (nothing committed) when another worker saved the session first."""
         links = [e for e in effects if isinstance(e, IssuePaymentLink)]
         for effect in links:  # made first: the provider-facing service commits its own link row
             reply = self._issue_link(state, effect, reply)
@@ -319,8 +333,9 @@ class ConversationService:
                 input_text=mask_phones_in(match.text[:2000]), asr_confidence=understanding.asr_confidence,
                 normalized=mask_phones_in(match.normalized), intent=match.intent, confidence=match.confidence,
                 decision=str(match.decision), slots=mask_phones_deep(understanding.slots.as_json()),
-                reply=mask_phones_in(reply.text), latency_ms=round(latency_ms, 2),
+                reply=mask_phones_in(reply.text), latency_ms=round((time.perf_counter() - started) * 1000, 2),
             ))
+            self.sessions.save(db.connection(), stored, state)
             db.commit()
         return reply
 
@@ -342,6 +357,9 @@ class ConversationService:
         if self.sms is None or account is None:  # the policy only asks when a sender exists
             text = "抱歉，验证码现在发不了。您可以说转人工，请工作人员帮您办。"
             return replace(reply, text=text, spoken=text)
+        if not identity.may_send_code(db, effect.account, world.now):
+            text = "抱歉，验证码发得太频繁了，请您稍后再试。也可以说转人工，请工作人员帮您办。"
+            return replace(reply, text=text, spoken=text)
         code = identity.issue_code(db, state.id, effect.account, effect.purpose, world.now, self.limits.code_minutes)
         doing = "修改联系电话" if effect.purpose == "phone_change" else "核实身份"
         text = (f"【小电】您正在{doing}，验证码{code}，{self.limits.code_minutes}分钟内有效。"
@@ -362,4 +380,14 @@ class ConversationService:
             return replace(reply, text=text, spoken=text)
         if effect.share:
             return replace(reply, pay_url=link.url, pay_qr_svg=link.qr_svg, share_text=link.short_text)
+        if state.channel == Channel.PHONE:
+            # A caller has no screen: the link goes by SMS to the phone on file, or is not promised.
+            if self.sms is None:
+                text = "抱歉，现在发不了短信。您可以到营业厅或者在网上国网交费，也可以说转人工。"
+                return replace(reply, text=text, spoken=text)
+            with session(self.knowledge.engine) as db:
+                account = db.get(Account, effect.account)
+                if account is not None:
+                    self.sms.send(db, account.phone, link.short_text, "payment_link", effect.account)
+                db.commit()
         return replace(reply, pay_url=link.url, pay_qr_svg=link.qr_svg)

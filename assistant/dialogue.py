@@ -37,18 +37,20 @@ from typing import Protocol
 
 from assistant import formatting
 from assistant.answers import Answer, CustomerFacts, mask_name
-from assistant.speech.voice import VoiceSettings
+from assistant.voice_settings import VoiceSettings
 from intents import Decision, MatchResult, Slots
-
-OUT_OF_SCOPE = "none"
+from intents import ids
+from intents.ids import AFFIRM, DENY, EMERGENCY, GOODBYE, HUMAN_AGENT, OUT_OF_SCOPE, REPEAT, SLOWER
 # Intents that work whatever else is going on.
-REPEAT, SLOWER, HUMAN, EMERGENCY = "repeat", "slower", "human_agent", "emergency"
-AFFIRM, DENY, GOODBYE = "affirm", "deny", "goodbye"
 # Offered as numbered choices when 小电 did not understand.
-DEFAULT_CHOICES = ("pay_bill", "query_bill", "report_outage")
+DEFAULT_CHOICES = (ids.PAY_BILL, ids.QUERY_BILL, ids.REPORT_OUTAGE)
 MAX_ACCOUNT_TRIES = 2
+# What a session (and a staff ticket) keeps of the conversation: the latest turns, each cut short.
+# Enough for staff to see what happened; a flood of long turns cannot grow either without end.
+MAX_TRANSCRIPT_TURNS = 40
+MAX_TURN_CHARS = 300
 # Open to whoever names the account: paying (also for a relative), reporting a fault and asking to be reconnected.
-NAMED_ACTIONS = frozenset({"pay_bill", "cross_border_payment", "family_proxy", "report_outage", "reconnect"})
+NAMED_ACTIONS = frozenset({ids.PAY_BILL, ids.CROSS_BORDER_PAYMENT, ids.FAMILY_PROXY, ids.REPORT_OUTAGE, ids.RECONNECT})
 MAX_MISSES = 2
 # An emergency is acted on even when the matcher is unsure: a false alarm costs
 # a staff minute, a missed one can cost a life.
@@ -85,9 +87,9 @@ class Verified(StrEnum):
 
 # Named (unverified): the amount due and a payment link. These intents are answered
 # with the amount due; every other personal answer or change waits for verification.
-AMOUNT_DUE_INTENTS = frozenset({"query_balance", "query_bill", "query_usage", "invoice"})
+AMOUNT_DUE_INTENTS = frozenset({ids.QUERY_BALANCE, ids.QUERY_BILL, ids.QUERY_USAGE, ids.INVOICE})
 # Changes that need verification even though their answer shows no personal data.
-VERIFIED_ACTIONS = frozenset({"reminder_subscribe", "reminder_unsubscribe", "update_contact"})
+VERIFIED_ACTIONS = frozenset({ids.REMINDER_SUBSCRIBE, ids.REMINDER_UNSUBSCRIBE, ids.UPDATE_CONTACT})
 # The first wrong try waits this long before the next is taken, doubling each time.
 VERIFY_WAIT_SECONDS = 15
 CODE_DIGITS = 6
@@ -342,13 +344,16 @@ class Policy:
     """One conversation step; stateless itself, so one instance serves every session."""
 
     def step(self, state: SessionState, understanding: Understanding, world: World) -> Outcome:
-        state = replace(state, transcript=state.transcript + (
-            Turn("customer", understanding.match.text, understanding.match.intent, understanding.match.confidence),))
+        said = Turn("customer", understanding.match.text[:MAX_TURN_CHARS], understanding.match.intent,
+                    understanding.match.confidence)
+        # The customer's turn is in the transcript while deciding (handoff tickets carry it);
+        # room is left for the reply that follows.
+        state = replace(state, transcript=(state.transcript + (said,))[-(MAX_TRANSCRIPT_TURNS - 1):])
         outcome = self._decide(state, understanding, world)
         reply = outcome.reply
         new_state = replace(
             outcome.state,
-            transcript=outcome.state.transcript + (Turn("assistant", reply.text),),
+            transcript=outcome.state.transcript + (Turn("assistant", reply.text[:MAX_TURN_CHARS]),),
             last_reply=reply if reply.intent not in (REPEAT,) else outcome.state.last_reply,
             ended=outcome.state.ended or reply.end,
         )
@@ -376,8 +381,8 @@ class Policy:
             return self._repeat(state)
         if match.intent == SLOWER and match.decision != Decision.NONE:
             return self._repeat(replace(state, voice=state.voice.slower_and_louder()), slower=True)
-        if match.intent == HUMAN and match.decision != Decision.NONE:
-            reason = HandoffReason.FRAUD if state.topic == "fraud_check" else HandoffReason.ASKED
+        if match.intent == HUMAN_AGENT and match.decision != Decision.NONE:
+            reason = HandoffReason.FRAUD if state.topic == ids.FRAUD_CHECK else HandoffReason.ASKED
             return self._handoff(state, reason, world)
         if refusal is not None:
             return refusal
@@ -416,7 +421,7 @@ class Policy:
 
     def _offer_handoff(self, state: SessionState, reason: HandoffReason, lead: str) -> Outcome:
         state = replace(state, pending=Pending("offer_handoff", state.topic, (reason.value,)))
-        return Outcome(state, _say(state, lead + "要不要我帮您转人工？请说“要”或者“不用”。", state.topic or HUMAN, "confirm"))
+        return Outcome(state, _say(state, lead + "要不要我帮您转人工？请说“要”或者“不用”。", state.topic or HUMAN_AGENT, "confirm"))
 
     # -- open questions --
 
@@ -445,14 +450,14 @@ class Policy:
             return None
         if pending.kind == "phone":
             if understanding.slots.phone:
-                return self._confirm(state, "update_contact", f"您要把联系电话改成{understanding.slots.phone}，对吗？",
+                return self._confirm(state, ids.UPDATE_CONTACT, f"您要把联系电话改成{understanding.slots.phone}，对吗？",
                                      data=(understanding.slots.phone,))
             return self._keep_open(state, pending, "请您说一下新的手机号，十一位数字。")
         if pending.kind in ("code", "verify_fallback"):
             return self._check_identity(state, pending, understanding, world)
         if pending.kind == "kwh":
             if understanding.slots.kwh is not None:
-                return self._handle_intent(replace(state, pending=None), "bill_estimate", understanding, world)
+                return self._handle_intent(replace(state, pending=None), ids.BILL_ESTIMATE, understanding, world)
             return None
         if pending.kind == "verify_offer" and intent not in (AFFIRM, DENY) and understanding.match.decision != Decision.NONE:
             return None  # asked for something else instead: the offer lapses
@@ -481,7 +486,7 @@ class Policy:
     def _keep_open(self, state: SessionState, pending: Pending, text: str) -> Outcome:
         """Ask the same question once more; the next unrelated turn drops it."""
         state = replace(state, pending=replace(pending, reminded=True))
-        return Outcome(state, _say(state, text, pending.intent or "none", "confirm", choices=pending.data if pending.kind == "choice" else ()))
+        return Outcome(state, _say(state, text, pending.intent or OUT_OF_SCOPE, "confirm", choices=pending.data if pending.kind == "choice" else ()))
 
     def _account_not_found(self, state: SessionState, pending: Pending, understanding: Understanding) -> Outcome:
         tries = state.account_tries + 1
@@ -499,7 +504,7 @@ class Policy:
     def _needs_verification(self, state: SessionState, intent: str, world: World) -> bool:
         if state.verified is not None:
             # A phone change needs a code sent to the number being replaced, whatever else was shown.
-            return intent == "update_contact" and state.verified != Verified.CODE
+            return intent == ids.UPDATE_CONTACT and state.verified != Verified.CODE
         if intent in VERIFIED_ACTIONS:
             return True
         answer = world.answer(intent, world.facts(state.account), Slots())
@@ -523,12 +528,12 @@ class Policy:
         facts = world.facts(state.account)
         if world.can_send_codes and facts.account is not None:
             tail = facts.account.phone[-4:]
-            purpose = "phone_change" if intent == "update_contact" else "verify"
+            purpose = "phone_change" if intent == ids.UPDATE_CONTACT else "verify"
             text = (lead + f"办“{title}”，要先确认是户主本人。我给户主登记的手机，尾号{tail}，"
                     "发一条验证码，好吗？请说“好”或者“不用”。")
             state = replace(state, pending=Pending("verify_offer", intent, (purpose,)), topic=intent)
             return Outcome(state, _say(state, text, intent, "confirm"))
-        if intent == "update_contact":
+        if intent == ids.UPDATE_CONTACT:
             # Without a code to the old number only staff may change it.
             return self._offer_handoff(replace(state, topic=intent),
                                        HandoffReason.ASKED, lead + "改手机号要给原来的手机发验证码，现在发不了，请工作人员帮您办。")
@@ -560,6 +565,10 @@ class Policy:
         if state.retry_at is not None and world.now < state.retry_at:
             seconds = max(1, int((state.retry_at - world.now).total_seconds()))
             return Outcome(state, _say(state, f"请您稍等{seconds}秒，再说一遍。", pending.intent, "confirm"))
+        if world.verification_failures(state.account) >= world.limits.max_verification_failures:
+            # Checked before the guess is weighed: conversations opened before the failures piled
+            # up must not each get a try at a four-digit secret.
+            return self._handoff(state, HandoffReason.VERIFY, world, lead="抱歉，这个户号核实身份没通过的次数太多了。")
         if by_code:
             method, ok = Verified.CODE, len(digits) == CODE_DIGITS and world.code_matches(state.id, state.account, digits)
         else:
@@ -608,11 +617,11 @@ class Policy:
         out_of_scope = understanding.match.intent == OUT_OF_SCOPE and bool(understanding.match.candidates)
         guesses = () if out_of_scope else tuple(
             c.intent for c in understanding.match.candidates
-            if c.intent not in (OUT_OF_SCOPE, AFFIRM, DENY, REPEAT, SLOWER, GOODBYE, "greeting") and c.score >= 0.3)
+            if c.intent not in (OUT_OF_SCOPE, AFFIRM, DENY, REPEAT, SLOWER, GOODBYE, ids.GREETING) and c.score >= 0.3)
         choices = tuple(dict.fromkeys(guesses[:3] + DEFAULT_CHOICES))[:3]
         listed = "；".join(f"{_CHINESE_ORDINALS[i]}、{world.title(intent)}" for i, intent in enumerate(choices))
         text = f"抱歉，我没听明白。我可以帮您：{listed}。您可以说一、二、三，或者点屏幕。"
-        state = replace(state, pending=Pending("choice", "none", choices))
+        state = replace(state, pending=Pending("choice", OUT_OF_SCOPE, choices))
         return Outcome(state, _say(state, text, OUT_OF_SCOPE, "none", choices=choices))
 
     def _repeat(self, state: SessionState, slower: bool = False) -> Outcome:
@@ -640,13 +649,13 @@ class Policy:
             GOODBYE: self._goodbye,
             AFFIRM: self._nothing_pending,
             DENY: self._nothing_pending,
-            "complaint": self._complaint,
-            "fraud_check": self._fraud,
+            ids.COMPLAINT: self._complaint,
+            ids.FRAUD_CHECK: self._fraud,
         }
         if intent in special:
             return special[intent](state, intent, understanding, world)
         # Sharing a link needs the account, but the general answer already helps without it.
-        requires = world.needs_account(intent) and intent not in ("cross_border_payment", "family_proxy")
+        requires = world.needs_account(intent) and intent not in (ids.CROSS_BORDER_PAYMENT, ids.FAMILY_PROXY)
         if requires and not state.account:
             general = world.answer(intent, CustomerFacts(), understanding.slots)
             text = general.display if general else "请您告诉我户号，十位数字，在电费单上就有。"
@@ -657,21 +666,21 @@ class Policy:
             lead = self._named_line(state, world) if intent in AMOUNT_DUE_INTENTS else ""
             return self._ask_verification(state, intent, world, lead)
         actions = {
-            "pay_bill": self._pay_bill,
-            "reminder_subscribe": self._subscribe,
-            "reminder_unsubscribe": self._unsubscribe,
-            "update_contact": self._update_contact,
-            "report_outage": self._report_outage,
-            "reconnect": self._reconnect,
-            "cross_border_payment": self._share_link,
-            "family_proxy": self._share_link,
+            ids.PAY_BILL: self._pay_bill,
+            ids.REMINDER_SUBSCRIBE: self._subscribe,
+            ids.REMINDER_UNSUBSCRIBE: self._unsubscribe,
+            ids.UPDATE_CONTACT: self._update_contact,
+            ids.REPORT_OUTAGE: self._report_outage,
+            ids.RECONNECT: self._reconnect,
+            ids.CROSS_BORDER_PAYMENT: self._share_link,
+            ids.FAMILY_PROXY: self._share_link,
         }
         if intent in actions:
             return actions[intent](state, intent, understanding, world)
         answer = world.answer(intent, self._visible_facts(state, world), understanding.slots)
         if answer is None:
             return self._miss(state, understanding, world)
-        if intent == "bill_estimate" and understanding.slots.kwh is None:
+        if intent == ids.BILL_ESTIMATE and understanding.slots.kwh is None:
             state = replace(state, pending=Pending("kwh", intent))
         return Outcome(state, _say(state, answer.display, intent, "accept", spoken=answer.spoken))
 
@@ -681,14 +690,14 @@ class Policy:
 
     def _do_confirmed(self, state: SessionState, pending: Pending, world: World) -> Outcome:
         assert state.account is not None
-        if pending.intent == "pay_bill":
+        if pending.intent == ids.PAY_BILL:
             text = ("好的，付款链接已经用短信发到您登记的手机上，请点开链接付款。" if state.channel == Channel.PHONE
                     else "好的，请用手机扫屏幕上的二维码付款，或者点“去付款”按钮。")
-            return Outcome(state, _say(state, text, "pay_bill", "accept"), (IssuePaymentLink(state.account),))
-        if pending.intent == "reminder_unsubscribe":
+            return Outcome(state, _say(state, text, ids.PAY_BILL, "accept"), (IssuePaymentLink(state.account),))
+        if pending.intent == ids.REMINDER_UNSUBSCRIBE:
             text = "好的，电费提醒已经取消了。以后想要，随时跟我说。"
             return Outcome(state, _say(state, text, pending.intent, "accept"), (SetReminder(state.account, False),))
-        if pending.intent == "update_contact":
+        if pending.intent == ids.UPDATE_CONTACT:
             phone = pending.data[0]
             text = f"好的，联系电话已经改成{phone}了。"
             return Outcome(state, _say(state, text, pending.intent, "accept"), (UpdatePhone(state.account, phone),))
@@ -727,7 +736,7 @@ class Policy:
         facts = self._visible_facts(state, world)
         now_outage = [o for o in facts.outages if o.starts_at.date() <= world.today <= o.ends_at.date()]
         if now_outage:
-            answer = world.answer("planned_outage", facts, understanding.slots)
+            answer = world.answer(ids.PLANNED_OUTAGE, facts, understanding.slots)
             return Outcome(state, _say(state, (answer.display if answer else "") + "这是计划停电，到时间会自动来电。", intent, "accept"))
         area = facts.account.area if facts.account else "您那里"
         text = (f"已经给您登记报修，{area}的抢修人员会尽快联系您。城区一般45分钟、农村90分钟内到现场。"
@@ -741,7 +750,7 @@ class Policy:
         unpaid = sum(b.amount_fen for b in facts.bills if not b.paid)
         if unpaid:
             text = f"户号{state.account}还欠电费{formatting.yuan(unpaid)}元。交清以后会自动复电，最晚24小时内来电。要现在交吗？"
-            state = replace(state, pending=Pending("confirm_intent", "pay_bill"))
+            state = replace(state, pending=Pending("confirm_intent", ids.PAY_BILL))
             return Outcome(state, _say(state, text, intent, "accept"))
         paid_at = world.paid_recently(state.account)
         if paid_at is not None and (world.now - paid_at).total_seconds() < 24 * 3600:
@@ -749,7 +758,7 @@ class Policy:
             return Outcome(state, _say(state, text, intent, "accept"))
         text = "您的电费已经交清了，按规定应该已经来电。我马上给您登记，抢修人员会尽快联系您。"
         return Outcome(state, _say(state, text, intent, "accept"),
-                       (OpenRepairTicket(state.account, "reconnect", understanding.match.text),))
+                       (OpenRepairTicket(state.account, ids.RECONNECT, understanding.match.text),))
 
     def _share_link(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
         facts = world.facts(state.account)
@@ -765,7 +774,7 @@ class Policy:
         return self._handoff(state, HandoffReason.COMPLAINT, world, lead="非常抱歉给您添麻烦了。我把您的情况转给工作人员处理。")
 
     def _fraud(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
-        state = replace(state, topic=intent, pending=Pending("confirm_intent", "query_balance"))
+        state = replace(state, topic=intent, pending=Pending("confirm_intent", ids.QUERY_BALANCE))
         answer = world.answer(intent, CustomerFacts(), understanding.slots)
         warning = answer.display if answer else "请小心，供电公司不会让您转账，也不会要银行卡号和验证码。"
         offer = "" if "查" in warning else "要我帮您查一下真实的电费吗？"
@@ -782,6 +791,6 @@ class Policy:
     def _handoff(self, state: SessionState, reason: HandoffReason, world: World, lead: str = "") -> Outcome:
         summary = summarize(state, reason, world)
         text = handoff_text(reason, world.waiting_tickets(), lead)
-        intent = EMERGENCY if reason == HandoffReason.EMERGENCY else HUMAN
+        intent = EMERGENCY if reason == HandoffReason.EMERGENCY else HUMAN_AGENT
         state = replace(state, handed_off=True, pending=None, misses=0)
         return Outcome(state, _say(state, text, intent, "accept"), (OpenHandoff(reason, summary),))

@@ -16,11 +16,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
 from assistant.dialogue import CODE_DIGITS, IdentityLimits, Verified
-from assistant.settings import Settings
+from knowledge_base.settings import Settings
 from knowledge_base.db import session
 from knowledge_base.models import AccountLookup, VerificationCode
 
 WINDOW = timedelta(hours=1)  # the limits on look-ups and failed verifications are per hour
+# Codes go to a real person's phone: whoever knows a 户号 must not be able to flood it.
+MAX_CODES_PER_ACCOUNT_HOUR = 5
+MIN_SECONDS_BETWEEN_CODES = 60
 
 
 def limits_from(settings: Settings) -> IdentityLimits:
@@ -35,6 +38,17 @@ def limits_from(settings: Settings) -> IdentityLimits:
 def _code_hash(session_id: str, account: str, code: str) -> str:
     # Bound to the conversation and account, so a code is worth nothing anywhere else.
     return hashlib.sha256(f"{session_id}\n{account}\n{code}".encode()).hexdigest()
+
+
+def may_send_code(db: Session, account: str, now: datetime) -> bool:
+    """Whether another code may go to this account's phone now (per account, whoever asks)."""
+    now = _utc(now)
+    sent = [_utc(at) for at in db.exec(select(VerificationCode.created_at).where(
+        VerificationCode.account_number == account, VerificationCode.purpose != Verified.FALLBACK.value,
+        col(VerificationCode.created_at) > now - WINDOW))]
+    if len(sent) >= MAX_CODES_PER_ACCOUNT_HOUR:
+        return False
+    return not sent or (now - max(sent)).total_seconds() >= MIN_SECONDS_BETWEEN_CODES
 
 
 def issue_code(db: Session, session_id: str, account: str, purpose: str, now: datetime, minutes: int) -> str:

@@ -7,7 +7,8 @@ A hall kiosk PC holds its own Ed25519 private key; the server keeps only the pub
 
 An API request's account counts as a card read only with a valid signature from an
 enabled device, issued within ``CARD_WINDOW`` of now, with a nonce not seen before: a
-captured read cannot be replayed, nor its 户号 swapped.
+captured read cannot be replayed, nor its 户号 swapped. The nonces seen are kept in the
+database (``CardReadNonce``), so a read replayed to another worker or machine is refused too.
 """
 
 from __future__ import annotations
@@ -15,22 +16,24 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from sqlalchemy import insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from knowledge_base.db import session
-from knowledge_base.models import KioskDevice
+from knowledge_base.models import CardReadNonce, KioskDevice
 
 CARD_WINDOW_S = 60  # a read is good this long either side of the server's clock
-_NONCES_KEPT = 100_000
+_NONCES = CardReadNonce.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +58,11 @@ def sign_card_read(key: Ed25519PrivateKey, device: str, account: str, nonce: str
 
 
 class CardVerifier:
-    """Checks signed card reads; remembers recent nonces so a read counts once.
-
-    The nonces live in this process: with several workers, run the kiosks' traffic through
-    one worker (or shorten CARD_WINDOW_S), since a read replayed to another worker inside
-    the window would count there once more.
-    """
+    """Checks signed card reads; the database remembers their nonces, so a read counts once on any worker."""
 
     def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         self.clock = clock
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     def verify(self, card: CardRead) -> bool:
         now = self.clock()
@@ -92,13 +88,13 @@ class CardVerifier:
             return None
 
     def _first_use(self, nonce: str, now: float) -> bool:
-        with self._lock:
-            if len(self._seen) > _NONCES_KEPT:  # only reads inside the window can still be replayed
-                self._seen = {n: t for n, t in self._seen.items() if t > now - 2 * CARD_WINDOW_S}
-            if nonce in self._seen:
-                return False
-            self._seen[nonce] = now
-            return True
+        """Record the nonce; False when any worker recorded it before (the primary key says so)."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(_NONCES), dict(key=nonce, seen_at=datetime.fromtimestamp(now, timezone.utc)))
+        except IntegrityError:
+            return False
+        return True
 
 
 def add_device(engine: Engine, device: str, key_file: Path, hall: str = "") -> None:

@@ -2,7 +2,9 @@
 
 Edge module: it reads the database. Everything it hands on (matcher,
 answers, facts) is pure and immutable, so a reload simply swaps the
-snapshot and turns in flight keep the one they started with.
+snapshot and turns in flight keep the one they started with. The knowledge
+base's version in the database says when another worker's edit made this
+copy stale (``refresh``, once per turn).
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import threading
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from assistant.answers import Answer, CustomerFacts, compose
 from intents import IntentMatcher, MatchResult, Slots, extract_slots
 from knowledge_base import queries
+from knowledge_base.knowledge_version import knowledge_version
 from knowledge_base.queries import KnowledgeSnapshot
 
 
@@ -38,10 +41,19 @@ class Knowledge:
 
     def reload(self) -> None:
         """Re-read intents, tariffs and halls; rebuild the matcher (no restart needed)."""
+        # The version first: an edit committed while the snapshot is read moves it again,
+        # so the next refresh reloads rather than keep a copy that may have missed it.
+        with self.engine.connect() as connection:
+            version = knowledge_version(connection)
         snapshot = queries.load_snapshot(self.engine, self.region)
         matcher = IntentMatcher(snapshot.specs)
         with self._lock:
-            self._snapshot, self._matcher = snapshot, matcher
+            self._snapshot, self._matcher, self._version = snapshot, matcher, version
+
+    def refresh(self, connection: Connection) -> None:
+        """Reload when the knowledge base changed since the last load (one primary-key read otherwise)."""
+        if knowledge_version(connection) != self._version:
+            self.reload()
 
     @property
     def snapshot(self) -> KnowledgeSnapshot:

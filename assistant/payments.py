@@ -261,21 +261,6 @@ class RefundNeeded:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class PaymentStatus:
-    """For "I paid, where is my power?": the latest payment and what is still owed."""
-
-    account_number: str
-    last_paid_at: datetime | None
-    last_amount_fen: int | None
-    unpaid_fen: int
-    unpaid_months: tuple[str, ...]  # YYYY-MM, oldest first
-
-    @property
-    def has_unpaid(self) -> bool:
-        return bool(self.unpaid_months)
-
-
 # --- The service -------------------------------------------------------------------
 
 
@@ -572,27 +557,6 @@ class PaymentService:
             return [RefundNeeded(payment.id or 0, link.account_number, link.id, payment.provider,
                                  payment.provider_transaction_id, payment.amount_fen, payment.paid_at,
                                  payment.refund_reason) for payment, link in rows]
-
-    # -- for the dialogue
-
-    def payment_status(self, account_number: str) -> PaymentStatus:
-        """The account's latest payment through 小电 and whether anything is still owed."""
-        with session(self.engine) as db:
-            if db.get(Account, account_number) is None:
-                raise UnknownAccount(account_number)
-            latest = db.exec(
-                select(Payment).join(PaymentLink, col(Payment.link_id) == col(PaymentLink.id))
-                .where(col(PaymentLink.account_number) == account_number, col(Payment.status) == "recorded")
-                .order_by(col(Payment.paid_at).desc(), col(Payment.id).desc())).first()
-            unpaid = list(db.exec(select(Bill).where(col(Bill.account_number) == account_number,
-                                                     col(Bill.paid_at).is_(None)).order_by(col(Bill.month))))
-        return PaymentStatus(
-            account_number=account_number,
-            last_paid_at=latest.paid_at if latest else None,
-            last_amount_fen=latest.amount_fen if latest else None,
-            unpaid_fen=sum(bill.amount_fen for bill in unpaid),
-            unpaid_months=tuple(bill.month for bill in unpaid),
-        )
 
     @staticmethod
     def _month_labels(months: list[str], now: datetime) -> tuple[str, ...]:

@@ -16,12 +16,20 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from knowledge_base.db import session
-from knowledge_base.models import AccountLookup, TurnLog, VerificationCode, utc_now
+from knowledge_base.models import (
+    AccountLookup,
+    CardReadNonce,
+    ConversationSession,
+    TurnLog,
+    VerificationCode,
+    utc_now,
+)
 
 logger = logging.getLogger(__name__)
 
 PURGE_INTERVAL = timedelta(days=1)
-# Look-ups count against an hourly limit and codes live minutes: a day later they only hold 户号.
+# Look-ups count against an hourly limit, codes live minutes, card reads a minute, and a
+# conversation idle for a day is over: a day later they only hold 户号 and what was said.
 SHORT_LIVED = timedelta(days=1)
 
 
@@ -35,11 +43,13 @@ def purge_turn_log(engine: Engine, days: int, now: datetime | None = None) -> in
 
 
 def purge_short_lived(engine: Engine, now: datetime | None = None) -> int:
-    """Delete account look-ups and verification codes that no limit or check reads any more."""
+    """Delete look-ups, codes, card-read nonces and idle conversations that nothing reads any more."""
     cutoff = (now or utc_now()) - SHORT_LIVED
     with session(engine) as db:
         removed = db.exec(delete(AccountLookup).where(col(AccountLookup.at) < cutoff)).rowcount  # type: ignore[call-overload]
         removed += db.exec(delete(VerificationCode).where(col(VerificationCode.expires_at) < cutoff)).rowcount  # type: ignore[call-overload]
+        removed += db.exec(delete(CardReadNonce).where(col(CardReadNonce.seen_at) < cutoff)).rowcount  # type: ignore[call-overload]
+        removed += db.exec(delete(ConversationSession).where(col(ConversationSession.updated_at) < cutoff)).rowcount  # type: ignore[call-overload]
         db.commit()
     return int(removed or 0)
 

@@ -1,4 +1,4 @@
-"""Wire the assistant's parts together from the settings (one place, for CLI and server)."""
+"""The composition root: the assistant's parts wired together from the settings, for the CLI and the server alike."""
 
 from __future__ import annotations
 
@@ -11,8 +11,13 @@ from assistant.conversation import ConversationService
 from assistant.handoffs import HandoffDesk
 from assistant.identity import limits_from
 from assistant.knowledge import Knowledge
-from assistant.settings import Settings
+from assistant.payments import PaymentService, load_or_create_secret
+from assistant.providers import ConfigurationError, PaymentProvider, build_provider, check_payment_settings
+from knowledge_base.settings import Settings
 from assistant.sms import sms_sender
+from assistant.speech.tts import EspeakPinyinVoice, Speaker
+from assistant.spoken_answers import SpeechRegistry
+from assistant.voice_settings import VoiceSettings
 from knowledge_base.db import make_engine
 from knowledge_base.seed import seed_database
 
@@ -21,9 +26,27 @@ from knowledge_base.seed import seed_database
 class Services:
     engine: Engine
     knowledge: Knowledge
-    payments: object  # assistant.payments.PaymentService
-    provider: object | None  # chosen by XIAODIAN_PAYMENT_PROVIDER (assistant.providers); None: links only
+    payments: PaymentService
+    provider: PaymentProvider | None  # chosen by XIAODIAN_PAYMENT_PROVIDER; None: links only
     conversations: ConversationService
+    speech: SpeechRegistry  # speech ids any worker can serve
+
+
+def build_knowledge(settings: Settings, engine: Engine, seed: bool = True) -> Knowledge:
+    """The knowledge base and its matcher."""
+    if seed:
+        seed_database(engine)  # idempotent: a fresh machine works without a separate init
+    return Knowledge(engine, settings.region)
+
+
+def configured_voice(settings: Settings) -> VoiceSettings:
+    """How every conversation starts speaking (``XIAODIAN_VOICE_RATE``, ``XIAODIAN_VOICE_VOLUME``)."""
+    return VoiceSettings(rate=settings.voice_rate, volume=settings.voice_volume)
+
+
+def make_speaker(settings: Settings) -> Speaker:
+    """The voice every channel speaks with (espeak-ng's pinyin voice), its audio cached on disk."""
+    return Speaker(EspeakPinyinVoice(), settings.speech_cache_dir)
 
 
 def build_services(settings: Settings, engine: Engine | None = None, seed: bool = True,
@@ -31,9 +54,6 @@ def build_services(settings: Settings, engine: Engine | None = None, seed: bool 
     """``provider_required=False`` (the terminal conversation) still issues payment links when no
     provider may run here (the sandbox outside demo mode): a link is a database row and a signed
     token, and only the service, which does need a provider, takes money for it."""
-    from assistant.payments import PaymentService, load_or_create_secret
-    from assistant.providers import ConfigurationError, build_provider, check_payment_settings
-
     try:
         check_payment_settings(settings)  # before anything is opened: a refused setting changes nothing
         provider_allowed = True
@@ -42,12 +62,11 @@ def build_services(settings: Settings, engine: Engine | None = None, seed: bool 
             raise
         provider_allowed = False
     engine = engine or make_engine(settings.resolved_database_url)
-    if seed:
-        seed_database(engine)  # idempotent: a fresh machine works without a separate init
-    knowledge = Knowledge(engine, settings.region)
+    knowledge = build_knowledge(settings, engine, seed)
     provider = build_provider(settings, engine) if provider_allowed else None
     payments = PaymentService(engine, load_or_create_secret(settings.data_dir, "payment-links"), provider,
                               base_url=settings.public_url, ttl=timedelta(hours=settings.payment_link_hours))
     conversations = ConversationService(knowledge, payments, sms=sms_sender(settings), limits=limits_from(settings),
-                                        handoffs=HandoffDesk(settings.max_handoffs_per_client_hour))
-    return Services(engine, knowledge, payments, provider, conversations)
+                                        handoffs=HandoffDesk(settings.max_handoffs_per_client_hour),
+                                        voice=configured_voice(settings))
+    return Services(engine, knowledge, payments, provider, conversations, SpeechRegistry(engine))

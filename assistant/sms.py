@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from sqlmodel import Session
 
-from assistant.settings import Settings
+from knowledge_base.settings import Settings
 from knowledge_base.models import SmsMessage, utc_now
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 from assistant.services import build_services  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
+from knowledge_base.settings import Settings  # noqa: E402
 
 SCRIPTS = [
     ["我要交电费", "三二零一零零零零零一", "对"],

@@ -32,7 +32,7 @@ from intents.evaluation import LabelledUtterance, measure, read_labelled_tsv
 from intents.homophones import with_homophone_errors
 from intents.normalize import normalize
 from intents.phonetic import sound_key
-from intents.spec import OUT_OF_SCOPE
+from intents.ids import OUT_OF_SCOPE
 from knowledge_base.seed import load_intent_seeds
 
 DEFAULT_DEV = ROOT.parent / "shared" / "eval" / "dev.tsv"

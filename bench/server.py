@@ -1,10 +1,13 @@
-"""Throughput and latency of ``POST /api/converse`` through a real uvicorn server, on SQLite and PostgreSQL.
+"""Throughput and latency of ``POST /api/converse`` through a real uvicorn server, on SQLite and PostgreSQL,
+with one worker process and with several.
 
-    .venv/bin/python bench/server.py [--clients 1,10,50] [--duration 10] [--warmup 2] [--databases sqlite,postgres]
+    .venv/bin/python bench/server.py [--clients 10,50] [--workers 1,2] [--duration 10] [--warmup 2]
+                                     [--databases sqlite,postgres]
 
-For each database the service is started for real, in its own process
-(``uvicorn --factory server.app:create_app`` on 127.0.0.1, a fresh data
-folder, speech off, log level warning, no access log), and driven from this
+For each database and worker count the service is started for real, in its own processes
+(``uvicorn --factory server.app:create_app --workers N`` on 127.0.0.1, a fresh data
+folder, speech off, log level warning, no access log; set up as ``xiaodian serve --workers N``
+does it: migrations and seed once before the workers start, a fresh metrics folder), and driven from this
 process by N concurrent clients over keep-alive HTTP/1.1 connections, each
 running short scripted conversations again and again: a question without an
 account, a question with a card-read account (``3201000001``) followed by
@@ -47,9 +50,10 @@ sys.path[0] = str(ROOT)
 
 HOST = "127.0.0.1"
 ACCOUNT = "3201000001"
-GOAL_TURNS_PER_S = 300
-GOAL_P99_MS = 100
+GOAL_TURNS_PER_S = 500
+GOAL_P99_MS = 50
 GOAL_CLIENTS = 10
+GOAL_WORKERS = 2
 REQUEST_TIMEOUT_S = 10.0
 
 # Each entry is one conversation: (text, account read from a card or None). The first turn opens
@@ -78,13 +82,9 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _database_pids(database_url: str) -> list[int]:
-    """The PostgreSQL server serving ``database_url`` (its postmaster, found by port, and all its children)."""
-    if not database_url:
-        return []
-    port = database_url.rsplit(":", 1)[1].split("/", 1)[0]
-    parents: dict[int, int] = {}
-    postmaster = None
+def _processes() -> dict[int, tuple[int, list[bytes]]]:
+    """Every process: pid -> (parent pid, command line)."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -93,12 +93,28 @@ def _database_pids(database_url: str) -> list[int]:
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:  # gone meanwhile
             continue
-        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-        if command[0].endswith(b"/postgres") and b"-p" in command and port.encode() in command:
-            postmaster = int(entry.name)
-    if postmaster is None:
+        found[int(entry.name)] = (int(stat.rsplit(")", 1)[1].split()[1]), command)
+    return found
+
+
+def _with_children(pid: int, processes: dict[int, tuple[int, list[bytes]]]) -> list[int]:
+    return [pid] + [child for child, (parent, _) in processes.items() if parent == pid]
+
+
+def _database_pids(database_url: str) -> list[int]:
+    """The PostgreSQL server serving ``database_url`` (its postmaster, found by port, and all its children)."""
+    if not database_url:
         return []
-    return [postmaster] + [pid for pid, parent in parents.items() if parent == postmaster]
+    port = database_url.rsplit(":", 1)[1].split("/", 1)[0].encode()
+    processes = _processes()
+    postmaster = next((pid for pid, (_, command) in processes.items()
+                       if command[0].endswith(b"/postgres") and b"-p" in command and port in command), None)
+    return [] if postmaster is None else _with_children(postmaster, processes)
+
+
+def _server_pids(server_pid: int) -> list[int]:
+    """The uvicorn process and its workers (with ``--workers N`` it only supervises them)."""
+    return _with_children(server_pid, _processes())
 
 
 def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
@@ -128,16 +144,23 @@ class Server:
 
 @contextmanager
 def running_server(database_url: str, data_dir: Path, uvicorn_args: list[str],
-                   settings: dict[str, str] | None = None) -> Iterator[Server]:
-    """The service in its own process; yields once /readyz says 200, stops it gracefully after.
+                   settings: dict[str, str] | None = None, workers: int = 1) -> Iterator[Server]:
+    """The service in its own process(es); yields once /readyz says 200, stops it gracefully after.
 
     Demo mode: the sandbox payment provider exists only there. ``settings`` (XIAODIAN_* variables)
     override these defaults, e.g. to load speech."""
     port = _free_port()
+    metrics_dir = data_dir / "metrics"
+    metrics_dir.mkdir(parents=True)
     env = {**os.environ, "XIAODIAN_DATA_DIR": str(data_dir), "XIAODIAN_SPEECH_ENABLED": "false",
-           "XIAODIAN_DATABASE_URL": database_url, "XIAODIAN_DEMO": "true", **(settings or {})}
+           "XIAODIAN_DATABASE_URL": database_url, "XIAODIAN_DEMO": "true",
+           "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), **(settings or {})}
+    # As `xiaodian serve` does: the database is migrated and seeded once, before the workers start.
+    subprocess.run([sys.executable, "-m", "assistant.cli", "db", "init"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
     command = [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app", "--host", HOST,
-               "--port", str(port), "--log-level", "warning", "--no-access-log", *uvicorn_args]
+               "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers),
+               *uvicorn_args]
     log = data_dir / "server.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -221,6 +244,7 @@ class HttpxConnection:
 @dataclass
 class Level:
     database: str
+    workers: int
     clients: int
     seconds: float
     latencies_ms: list[float] = field(default_factory=list)
@@ -242,9 +266,9 @@ class Level:
         return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-async def run_level(database: str, port: int, clients: int, warmup_s: float, duration_s: float, client_kind: str,
-                    server_pid: int, database_url: str) -> Level:
-    level = Level(database, clients, duration_s)
+async def run_level(database: str, workers: int, port: int, clients: int, warmup_s: float, duration_s: float,
+                    client_kind: str, server_pid: int, database_url: str) -> Level:
+    level = Level(database, workers, clients, duration_s)
     loop_start = time.perf_counter()
     measure_from, measure_until = loop_start + warmup_s, loop_start + warmup_s + duration_s
     httpx_client = None
@@ -302,11 +326,13 @@ async def run_level(database: str, port: int, clients: int, warmup_s: float, dur
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
         # PostgreSQL has a backend process per pooled connection: the pool has grown by now.
         database0 = _cpu_by_pid(_database_pids(database_url))
-        server0, client0, (busy0, total0) = _cpu_seconds(server_pid), time.process_time(), _machine_busy()
+        server_pids = _server_pids(server_pid)
+        server0, client0, (busy0, total0) = _cpu_by_pid(server_pids), time.process_time(), _machine_busy()
         await asyncio.sleep(max(0.0, measure_until - time.perf_counter()))
-        server1, client1, (busy1, total1) = _cpu_seconds(server_pid), time.process_time(), _machine_busy()
+        server1, client1, (busy1, total1) = _cpu_by_pid(server_pids), time.process_time(), _machine_busy()
         database1 = _cpu_by_pid(_database_pids(database_url))
-        level.server_cpu_s, level.client_cpu_s = server1 - server0, client1 - client0
+        level.server_cpu_s = sum(cpu - server0.get(pid, 0.0) for pid, cpu in server1.items())
+        level.client_cpu_s = client1 - client0
         level.database_cpu_s = sum(cpu - database0.get(pid, 0.0) for pid, cpu in database1.items())
         level.machine_busy = (busy1 - busy0) / max(1, total1 - total0)
 
@@ -333,7 +359,7 @@ def database_url(name: str, stack: ExitStack) -> str:
 
 def print_table(levels: list[Level]) -> None:
     cores = os.cpu_count() or 1
-    header = (f"{'database':<10} {'clients':>7} {'turns/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+    header = (f"{'database':<10} {'workers':>7} {'clients':>7} {'turns/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
               f"{'CPU ms/turn: server':>19} {'db':>5} {'client':>6} {'other cores':>11} {'machine busy':>12}")
     print(header)
     print("-" * len(header))
@@ -341,11 +367,11 @@ def print_table(levels: list[Level]) -> None:
         turns = max(1, len(level.latencies_ms))
         other = (level.machine_busy * cores
                  - (level.server_cpu_s + level.database_cpu_s + level.client_cpu_s) / level.seconds)
-        print(f"{level.database:<10} {level.clients:>7} {level.turns_per_s:>8.0f} {level.percentile(0.5):>7.1f} "
+        print(f"{level.database:<10} {level.workers:>7} {level.clients:>7} {level.turns_per_s:>8.0f} {level.percentile(0.5):>7.1f} "
               f"{level.percentile(0.99):>7.1f} {level.errors:>6} {level.server_cpu_s * 1000 / turns:>19.2f} "
               f"{level.database_cpu_s * 1000 / turns:>5.2f} {level.client_cpu_s * 1000 / turns:>6.2f} "
               f"{max(0.0, other):>11.2f} {level.machine_busy:>11.0%}")
-    print("CPU ms/turn: CPU time per measured turn of the uvicorn process, the PostgreSQL server and this load "
+    print("CPU ms/turn: CPU time per measured turn of the uvicorn processes, the PostgreSQL server and this load "
           "generator.\nThe load generator does the same work in every run: when its CPU per turn is high, the whole "
           "(shared,\nvirtual) machine was slow at the time; on this one it drifts by up to 2.5 times (0.2 to 0.5 ms).\n"
           "other cores: CPU used meanwhile by anything else on the machine, in cores.")
@@ -353,7 +379,8 @@ def print_table(levels: list[Level]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", default="1,10,50", help="concurrency levels, comma-separated")
+    parser.add_argument("--clients", default="10,50", help="concurrency levels, comma-separated")
+    parser.add_argument("--workers", default="1,2", help="worker process counts, comma-separated")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per level")
     parser.add_argument("--warmup", type=float, default=2.0, help="uncounted seconds before each level")
     parser.add_argument("--databases", default="sqlite,postgres", help="sqlite, postgres or both")
@@ -362,9 +389,11 @@ def main() -> None:
                         help="extra argument for uvicorn, e.g. --uvicorn-arg=--http=h11 (repeatable)")
     args = parser.parse_args()
     levels_wanted = [int(n) for n in args.clients.split(",") if n.strip()]
+    worker_counts = [int(n) for n in args.workers.split(",") if n.strip()]
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
-    if any(d not in ("sqlite", "postgres") for d in databases) or not levels_wanted or min(levels_wanted) < 1:
-        parser.error("--databases takes sqlite and/or postgres; --clients positive integers")
+    if (any(d not in ("sqlite", "postgres") for d in databases) or not levels_wanted or min(levels_wanted) < 1
+            or not worker_counts or min(worker_counts) < 1 or max(worker_counts) > 16):
+        parser.error("--databases takes sqlite and/or postgres; --clients positive integers; --workers 1 to 16")
     if args.duration <= 0 or args.duration > 300 or args.warmup < 0 or args.warmup > 60 or max(levels_wanted) > 500:
         parser.error("keep it bounded: --duration in (0, 300], --warmup in [0, 60], at most 500 clients")
 
@@ -377,26 +406,27 @@ def main() -> None:
           f"'machine busy' is all of them together.\n")
     results: list[Level] = []
     for database in databases:
-        with ExitStack() as stack:
-            try:
-                url = database_url(database, stack)
-            except RuntimeError as problem:  # e.g. no PostgreSQL binaries here
-                print(f"{database}: skipped ({problem})", file=sys.stderr)
-                continue
-            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="xiaodian-bench-server-")))
-            server = stack.enter_context(running_server(url, data_dir, args.uvicorn_arg))
-            for clients in levels_wanted:
-                level = asyncio.run(run_level(database, server.port, clients, args.warmup, args.duration, args.client,
-                                              server.process.pid, url))
-                results.append(level)
-                for example in level.error_examples:
-                    print(f"  {database}/{clients}: error example: {example}", file=sys.stderr)
+        for workers in worker_counts:
+            with ExitStack() as stack:  # a fresh database and data folder for every worker count
+                try:
+                    url = database_url(database, stack)
+                except RuntimeError as problem:  # e.g. no PostgreSQL binaries here
+                    print(f"{database}: skipped ({problem})", file=sys.stderr)
+                    break
+                data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="xiaodian-bench-server-")))
+                server = stack.enter_context(running_server(url, data_dir, args.uvicorn_arg, workers=workers))
+                for clients in levels_wanted:
+                    level = asyncio.run(run_level(database, workers, server.port, clients, args.warmup, args.duration,
+                                                  args.client, server.process.pid, url))
+                    results.append(level)
+                    for example in level.error_examples:
+                        print(f"  {database}/{workers}/{clients}: error example: {example}", file=sys.stderr)
     print_table(results)
-    goal = [lv for lv in results if lv.clients == GOAL_CLIENTS]
+    goal = [lv for lv in results if lv.clients == GOAL_CLIENTS and lv.workers == GOAL_WORKERS]
     for level in goal:
         met = level.turns_per_s >= GOAL_TURNS_PER_S and level.percentile(0.99) < GOAL_P99_MS and level.errors == 0
-        print(f"goal at {GOAL_CLIENTS} clients on {level.database} (>= {GOAL_TURNS_PER_S} turns/s, "
-              f"p99 < {GOAL_P99_MS} ms, no errors): {'met' if met else 'MISSED'}")
+        print(f"goal with {GOAL_WORKERS} workers at {GOAL_CLIENTS} clients on {level.database} (>= {GOAL_TURNS_PER_S} "
+              f"turns/s, p99 < {GOAL_P99_MS} ms, no errors): {'met' if met else 'MISSED'}")
 
 
 if __name__ == "__main__":

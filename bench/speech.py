@@ -32,7 +32,7 @@ from assistant.knowledge import Knowledge  # noqa: E402
 from assistant.speech.audio import read_wav  # noqa: E402
 from assistant.speech.recognizer import Recognizer  # noqa: E402
 from assistant.speech.tts import EspeakPinyinVoice, Speaker  # noqa: E402
-from assistant.speech.voice import VoiceSettings  # noqa: E402
+from assistant.voice_settings import VoiceSettings  # noqa: E402
 from knowledge_base.db import make_engine  # noqa: E402
 from knowledge_base.seed import seed_database  # noqa: E402
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from intents.spec import OUT_OF_SCOPE
+from intents.ids import OUT_OF_SCOPE
 
 
 @dataclass(frozen=True, slots=True)

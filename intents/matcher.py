@@ -23,9 +23,10 @@ from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 from scipy import sparse
 
+from intents.ids import OUT_OF_SCOPE
 from intents.normalize import normalize
 from intents.phonetic import phone_key, sound_key
-from intents.spec import OUT_OF_SCOPE, IntentSpec
+from intents.spec import IntentSpec
 
 # Any number stands for any number (300度 ~ 500度), except a lone 1: 一度电 is "per kWh".
 _DIGIT_RUN = re.compile(r"(?:[0-9]{2,}|[02-9])(?:\.[0-9]+)?|1\.[0-9]+")

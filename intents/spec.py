@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-OUT_OF_SCOPE = "none"
-
 
 @dataclass(frozen=True, slots=True)
 class IntentSpec:

@@ -1,1 +1,1 @@
-"""Kiosk front end (hall microphone/speaker loop and page) — arrives with the speech and server issues."""
+"""The hall kiosk's page, its payment pages and their assets (templates/, static/), served by ``server``."""

@@ -1,1 +1,1 @@
-"""The knowledge base: SQLModel tables, seed data (YAML), tariff maths, queries."""
+"""The knowledge base: SQLModel tables, migrations, seed data (YAML) and its checks, answer templates, tariff maths, queries."""

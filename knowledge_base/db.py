@@ -170,10 +170,5 @@ def migrate(engine: Engine) -> MigrationResult:
     return MigrationResult(before, after, adopted)
 
 
-def create_tables(engine: Engine) -> None:
-    """Make or upgrade the tables. Kept for callers from before migrations: same as ``migrate``."""
-    migrate(engine)
-
-
 def session(engine: Engine) -> Session:
     return Session(engine, expire_on_commit=False)

@@ -324,3 +324,44 @@ class AuditLog(SQLModel, table=True):
     action: str  # create, update, disable, enable, import, claim, note, close, password
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+# --- what several workers share (issue 9: any worker serves any request) ---------------
+
+
+class ConversationSession(SQLModel, table=True):
+    """A conversation's state between turns, so any worker continues it and a restart loses nothing.
+
+    ``version`` is the compare-and-set guard: a turn saves only if the row still has the
+    version it loaded, so two workers answering one session at once cannot both win.
+    """
+
+    id: str = Field(primary_key=True, max_length=64)
+    version: int = 1
+    state: str  # JSON made by assistant.session_codec
+    updated_at: datetime = Field(default_factory=utc_now, index=True)
+
+
+class CardReadNonce(SQLModel, table=True):
+    """A signed card read already counted (device and nonce): a replay to any worker is refused."""
+
+    key: str = Field(primary_key=True, max_length=160)  # device id, newline, nonce
+    seen_at: datetime = Field(default_factory=utc_now, index=True)
+
+
+class SpokenText(SQLModel, table=True):
+    """What a speech id stands for: the id is a hash of these fields, so any worker can make its audio."""
+
+    id: str = Field(primary_key=True, max_length=32)
+    spoken: str
+    voice_rate: int
+    voice_volume: float
+    sample_rate: int
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class KnowledgeVersion(SQLModel, table=True):
+    """One row: moves on every change of the knowledge base, so every worker knows to reload its matcher."""
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = 1

@@ -119,30 +119,10 @@ _BILLS = sql_select(_BILL.month, _BILL.kwh, _BILL.amount_fen, _BILL.due_date, _B
 _OUTAGES = sql_select(_OUTAGE.area, _OUTAGE.starts_at, _OUTAGE.ends_at, _OUTAGE.reason).order_by(_OUTAGE.starts_at)
 
 
-def find_account(engine: Engine, number: str) -> AccountFacts | None:
-    with engine.connect() as connection:
-        return _account(connection, number)
-
-
-def bills_of(engine: Engine, number: str) -> tuple[BillFacts, ...]:
-    """The account's bills, newest first."""
-    with engine.connect() as connection:
-        return _bills(connection, number)
-
-
-def outages_in(engine: Engine, area: str, start: datetime, days: int = 7) -> tuple[OutageFacts, ...]:
-    """Planned outages in ``area`` that are not over by ``start`` and begin within ``days``.
-
-    Times come back in China Standard Time, as the customer will hear them.
-    """
-    with engine.connect() as connection:
-        return _outages(connection, area, start, days)
-
-
 def customer_records(engine: Engine, number: str, today: date) -> tuple[
         AccountFacts | None, tuple[BillFacts, ...], tuple[OutageFacts, ...]]:
-    """The account, its bills (``bills_of``) and its area's outages from the start of ``today``
-    (``outages_in``), read on one connection: what one conversation turn needs to know.
+    """The account, its bills (newest first) and its area's planned outages from the start of ``today``
+    for a week (times in China Standard Time), read on one connection: what one conversation turn needs.
 
     ``(None, (), ())`` when there is no such account.
     """

@@ -17,7 +17,6 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -25,24 +24,25 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
+from assistant.accounts import FIRST_ADMIN_NAME, ensure_first_admin
 from assistant.admission import ConnectionCap, RecognitionGate
 from assistant.providers import check_payment_settings
 from assistant.retention import DailyTurnLogPurge
-from assistant.services import build_services
-from assistant.settings import Settings, get_settings
-from assistant.speech.tts import EspeakPinyinVoice, Speaker
+from assistant.services import build_services, make_speaker
+from knowledge_base.settings import Settings, get_settings
 from knowledge_base.db import make_engine
 from knowledge_base.seed import seed_database
 from server import auth
-from server.deps import install_error_handlers
-from server.metrics import Metrics
+from server.admin.routes import router as admin_router
+from server.errors import install_error_handlers
+from server.metrics import CONTENT_TYPE, Metrics
 from server.reconciliation import reconcile_periodically
-from server.routes import admin, customer, payments_admin, staff
-from server.routes.customer import KIOSK_DIR, SpeechRegistry
-from server.security import SecurityHeaders, install_log_redaction, make_data_folder_private
+from server.routes import customer, payments_admin, staff
+from assistant.log_redaction import install_log_redaction
+from server.security import SecurityHeaders, make_data_folder_private
 
-STATIC_DIR = Path(__file__).parent / "static"
 logger = logging.getLogger("xiaodian.server")
 
 
@@ -50,7 +50,7 @@ def announce_first_admin(password: str) -> None:
     """Show the generated password once, where the operator who started the service looks."""
     lines = [
         "=" * 72,
-        f"首位管理员已创建 / First admin created: 用户名 user = {auth.FIRST_ADMIN_NAME}",
+        f"首位管理员已创建 / First admin created: 用户名 user = {FIRST_ADMIN_NAME}",
         f"密码 password = {password}",
         "密码只显示这一次，请记下并尽快修改：xiaodian users passwd admin",
         "Shown only this once; change it soon with: xiaodian users passwd admin",
@@ -66,7 +66,10 @@ def _start(app: FastAPI) -> None:
     install_log_redaction()
     engine = make_engine(settings.resolved_database_url)
     app.state.engine = engine
-    report = seed_database(engine)
+    try:
+        report = seed_database(engine)
+    except IntegrityError:  # another machine seeded the same rows at this moment: now they are there
+        report = seed_database(engine)
     app.state.readiness["database"] = True
     if report.changed:
         logger.info("knowledge base seeded: added %s, updated %s", report.added, report.updated)
@@ -74,12 +77,13 @@ def _start(app: FastAPI) -> None:
     services = build_services(settings, engine=engine, seed=False)
     app.state.services = services
     app.state.knowledge = services.knowledge
-    app.state.speaker = Speaker(EspeakPinyinVoice(), settings.speech_cache_dir)
+    app.state.speech = services.speech
+    app.state.speaker = make_speaker(settings)
     make_data_folder_private(settings.data_dir)
     app.state.turn_log_purge = DailyTurnLogPurge(engine, settings.turn_log_days)
     app.state.turn_log_purge.start()
     app.state.readiness["knowledge"] = True
-    password = auth.ensure_first_admin(engine)
+    password = ensure_first_admin(engine)
     if password is not None:
         announce_first_admin(password)
     app.state.readiness["accounts"] = True
@@ -90,10 +94,13 @@ def _start(app: FastAPI) -> None:
 
 
 def _load_speech(app: FastAPI) -> None:
+    from assistant.pipeline import speech_vocabulary
     from assistant.speech.engines import load_recognizer
 
     try:
-        app.state.recognizer = load_recognizer(app.state.settings)
+        # With XIAODIAN_VOSK_GRAMMAR, Vosk hears only what the knowledge base says customers say.
+        app.state.recognizer = load_recognizer(app.state.settings,
+                                               grammar_phrases=speech_vocabulary(app.state.knowledge))
         app.state.readiness["speech"] = True
         logger.info("speech recogniser ready: %s", app.state.recognizer.name)
     except Exception:  # reported through /readyz; typed questions keep working
@@ -129,15 +136,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.readiness["speech"] = False
     app.state.recognizer = None
     app.state.metrics = Metrics()
-    app.state.speech = SpeechRegistry()
     # Admission control (finding 5): speech and WebSockets are bounded, shared by every route.
     app.state.recognition_gate = RecognitionGate(app.state.settings.recognition_slots,
-                                                 app.state.settings.recognition_queue)
-    app.state.websocket_cap = ConnectionCap(app.state.settings.max_websockets)
+                                                 app.state.settings.recognition_queue, app.state.metrics.recognition)
+    app.state.websocket_cap = ConnectionCap(app.state.settings.max_websockets,
+                                            app.state.settings.max_websockets_per_client)
     install_error_handlers(app)
     app.add_middleware(SecurityHeaders)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.mount("/kiosk/static", StaticFiles(directory=KIOSK_DIR / "static"), name="kiosk-static")
+    app.mount("/static", StaticFiles(packages=[("server", "static")]), name="static")
+    app.mount("/kiosk/static", StaticFiles(packages=[("kiosk", "static")]), name="kiosk-static")
 
     # Both are async: a plain `def` would wait for a thread of the shared pool, and under load
     # the health checks must answer at once (speech and turns have limiters of their own).
@@ -160,11 +167,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["运行状态"])
     def metrics(request: Request) -> PlainTextResponse:
-        """Prometheus text format: turns, intents, handoffs, turn/ASR/TTS latency."""
-        return PlainTextResponse(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
+        """Prometheus text format, summed over every worker: turns, intents, handoffs, speech admission, latencies."""
+        return PlainTextResponse(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
 
     app.include_router(auth.router)
-    app.include_router(admin.router)
+    app.include_router(admin_router)
     app.include_router(staff.router)
     app.include_router(customer.router)
     app.include_router(payments_admin.router)

@@ -1,9 +1,8 @@
-"""Accounts of admins and staff: passwords, login and logout, login back-off, the audit trail.
+"""Logging in and out of the web pages, changing one's password, and the login back-off.
 
-Passwords are hashed with argon2id and never stored or logged in clear
-(the one exception is the generated first-admin password, printed once to
-the console so the operator can log in, and which must be replaced at the
-first login: /account/password). A login creates a server-side
+The accounts themselves (users, roles, password hashing) live in
+``assistant.accounts``; a first admin with a generated password is sent to
+/account/password before anything else. A login creates a server-side
 session row keyed by the hash of a random cookie token, so logging out,
 disabling a user or changing a password takes effect at once, and the
 session expires after ``settings.session_hours``.
@@ -12,150 +11,46 @@ session expires after ``settings.session_hours``.
 from __future__ import annotations
 
 import math
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import delete, func
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from assistant.settings import Settings
+from assistant.accounts import (
+    MIN_PASSWORD_LENGTH,
+    ROLE_LABELS,
+    AccountError,
+    hash_password,
+    needs_rehash,
+    password_matches,
+    set_password,
+)
+from knowledge_base.settings import Settings
 from knowledge_base.db import session
-from knowledge_base.models import AuditLog, LoginAttempt, LoginSession, User, utc_now
-from server.deps import (
+from knowledge_base.models import LoginAttempt, LoginSession, User, utc_now
+from server.deps import DbSession, SettingsDep, as_utc, client_address
+from server.login import (
     CSRF_FIELD,
     CSRF_HEADER,
     PASSWORD_PAGE,
     SESSION_COOKIE,
     CsrfFailed,
-    DbSession,
     Login,
     SessionLogin,
-    SettingsDep,
-    as_utc,
-    client_address,
     optional_login,
-    render,
     token_digest,
     tokens_match,
 )
+from server.pages import render
 
-ROLES = ("admin", "staff")
-ROLE_LABELS = {"admin": "管理员", "staff": "客服"}
-FIRST_ADMIN_NAME = "admin"
-MIN_PASSWORD_LENGTH = 10
 LOGIN_CSRF_COOKIE = "xiaodian_login_csrf"
-# No 0/O, 1/l/I: the generated password is read off a console and typed by hand.
-_PASSWORD_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
-_NAME_PATTERN = re.compile(r"^[^\s\x00-\x1f]{1,32}$")
-
-_hasher = PasswordHasher()
-# Checked against when the name is unknown, so a wrong name takes as long as a wrong password.
-_UNKNOWN_USER_HASH = _hasher.hash(secrets.token_urlsafe(16))
-
-
-class AccountError(ValueError):
-    """A request about accounts that cannot be done; the message is for the operator."""
-
-
-# --- Passwords and users --------------------------------------------------------------
-
-
-def generate_password(length: int = 16) -> str:
-    """A strong random password (about 93 bits) that is easy to copy by hand."""
-    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def _check_new_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"密码至少要 {MIN_PASSWORD_LENGTH} 位。")
-
-
-def user_record(user: User) -> dict[str, Any]:
-    """What the audit trail keeps of a user: never the password hash."""
-    return {"name": user.name, "role": user.role, "disabled": user.disabled}
-
-
-def record_audit(db: Session, actor: str, entity: str, entity_id: str, action: str,
-                 before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
-    """Add one audit row to the caller's transaction, so the change and its record commit together."""
-    db.add(AuditLog(actor=actor, entity=entity, entity_id=entity_id, action=action, before=before, after=after))
-
-
-def create_user(engine: Engine, name: str, role: str, password: str, actor: str = "system",
-                must_change_password: bool = False) -> User:
-    name = name.strip()
-    if not _NAME_PATTERN.match(name):
-        raise AccountError("用户名要 1 到 32 个字，不能有空格。")
-    if role not in ROLES:
-        raise AccountError("角色只能是 admin（管理员）或 staff（客服）。")
-    _check_new_password(password)
-    user = User(name=name, role=role, password_hash=hash_password(password),
-                must_change_password=must_change_password)
-    with session(engine) as db:
-        db.add(user)
-        try:
-            db.flush()
-        except IntegrityError:
-            raise AccountError(f"用户 {name} 已经存在。") from None
-        record_audit(db, actor, "user", name, "create", None, user_record(user))
-        db.commit()
-    return user
-
-
-def set_password(engine: Engine, name: str, password: str, actor: str = "system") -> None:
-    """Change a password and end the user's sessions (a leaked password stops working everywhere).
-
-    A password set here is one a person chose (or handed over in person), so a first
-    admin's duty to replace the generated one is done.
-    """
-    _check_new_password(password)
-    with session(engine) as db:
-        user = db.exec(select(User).where(User.name == name)).first()
-        if user is None:
-            raise AccountError(f"没有用户 {name}。")
-        user.password_hash = hash_password(password)
-        user.must_change_password = False
-        db.exec(delete(LoginSession).where(col(LoginSession.user_id) == user.id))
-        record_audit(db, actor, "user", name, "password", None, None)
-        db.commit()
-
-
-def list_users(engine: Engine) -> list[User]:
-    with session(engine) as db:
-        return list(db.exec(select(User).order_by(User.name)))
-
-
-def ensure_first_admin(engine: Engine) -> str | None:
-    """Create user "admin" with a random password when there is no admin; return the password.
-
-    Returns None when an admin already exists (or another process made one
-    at the same moment), so the password is printed on first start only.
-    The password was shown on a console, so it must be replaced at first login.
-    """
-    with session(engine) as db:
-        if db.exec(select(User.id).where(User.role == "admin")).first() is not None:
-            return None
-    password = generate_password()
-    try:
-        create_user(engine, FIRST_ADMIN_NAME, "admin", password, must_change_password=True)
-    except AccountError:
-        return None
-    return password
 
 
 # --- Login back-off -------------------------------------------------------------------
@@ -238,18 +133,14 @@ def authenticate(db: Session, name: str, password: str, client_ip: str, settings
         return LoginResult(None, f"密码错误次数太多，请 {_wait_text(wait)}后再试。"
                                  "如果忘记了密码，请联系管理员。", 429, wait)
     user = db.exec(select(User).where(User.name == name)).first()
-    try:
-        valid = _hasher.verify(user.password_hash if user else _UNKNOWN_USER_HASH, password)
-    except (VerificationError, InvalidHashError):
-        valid = False
-    valid = valid and user is not None
+    valid = password_matches(user, password)
     _record_attempt(db, name, client_ip, valid)
     db.commit()
     if not valid or user is None:
         return LoginResult(None, "用户名或密码不对，请再试一次。", 401)
     if user.disabled:
         return LoginResult(None, "这个账号已停用，请联系管理员。", 403)
-    if _hasher.check_needs_rehash(user.password_hash):
+    if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
         db.commit()
     return LoginResult(user)
@@ -369,10 +260,7 @@ def password_submit(
         raise CsrfFailed()
     user = db.get(User, login.user_id)
     assert user is not None  # the session's user exists: load_login checked it
-    try:
-        valid = _hasher.verify(user.password_hash, current_password)
-    except (VerificationError, InvalidHashError):
-        valid = False
+    valid = password_matches(user, current_password)
     problem = ("原来的密码不对，请再输入一次。" if not valid
                else "两次输入的新密码不一样，请再输入一次。" if new_password != new_password_again
                else "新密码不能和原来的一样。" if new_password == current_password

@@ -1,63 +1,59 @@
-"""Prometheus text-format metrics, kept in process (no extra dependency)."""
+"""Prometheus metrics through ``prometheus_client``, right across worker processes.
+
+``xiaodian serve --workers N`` sets ``PROMETHEUS_MULTIPROC_DIR`` (a fresh folder in the data
+folder) before the workers start: each worker then writes its counts to files there, and
+whichever worker answers ``/metrics`` adds up every worker's files. Without that variable
+(one process: tests, ``uvicorn --factory``) the counts live in this process.
+
+The metric objects are module-level, as ``prometheus_client`` wants: one set per process,
+shared by every app built in it.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
+import os
 
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
-
-class Histogram:
-    def __init__(self) -> None:
-        self.counts = [0] * len(LATENCY_BUCKETS)
-        self.total = 0
-        self.sum = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.total += 1
-        self.sum += seconds
-        for index, bound in enumerate(LATENCY_BUCKETS):
-            if seconds <= bound:
-                self.counts[index] += 1
+_TURNS = Counter("xiaodian_turns", "Conversation turns", ["channel"])
+_INTENTS = Counter("xiaodian_intents", "Turns by matched intent", ["intent"])
+_HANDOFFS = Counter("xiaodian_handoffs", "Handoffs to staff by reason", ["reason"])
+_RECOGNITIONS = Counter("xiaodian_recognitions", "Speech recognitions by admission outcome: "
+                        "started, dropped (client left while waiting), stopped (client left mid-decode), "
+                        "refused (told to try again)", ["outcome"])
+_DURATIONS = {name: Histogram(name, help_text, buckets=LATENCY_BUCKETS) for name, help_text in (
+    ("xiaodian_turn_seconds", "Conversation turn duration in seconds"),
+    ("xiaodian_asr_seconds", "Speech recognition (decoding) duration in seconds"),
+    ("xiaodian_tts_seconds", "Speech synthesis duration in seconds"),
+)}
 
 
 class Metrics:
-    """Counters and histograms the service updates; ``render`` is what /metrics returns."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.turns: dict[str, int] = defaultdict(int)  # by channel
-        self.intents: dict[str, int] = defaultdict(int)
-        self.handoffs: dict[str, int] = defaultdict(int)  # by reason
-        self.histograms: dict[str, Histogram] = defaultdict(Histogram)
+    """What the service counts; ``render`` is what /metrics returns."""
 
     def turn(self, channel: str, intent: str, seconds: float, handoff_reason: str | None = None) -> None:
-        with self._lock:
-            self.turns[channel] += 1
-            self.intents[intent] += 1
-            if handoff_reason:
-                self.handoffs[handoff_reason] += 1
-            self.histograms["xiaodian_turn_seconds"].observe(seconds)
+        _TURNS.labels(channel).inc()
+        _INTENTS.labels(intent).inc()
+        if handoff_reason:
+            _HANDOFFS.labels(handoff_reason).inc()
+        _DURATIONS["xiaodian_turn_seconds"].observe(seconds)
 
     def timing(self, name: str, seconds: float) -> None:
-        with self._lock:
-            self.histograms[name].observe(seconds)
+        _DURATIONS[name].observe(seconds)
 
-    def render(self) -> str:
-        lines: list[str] = []
-        with self._lock:
-            for name, help_text, values, label in (
-                ("xiaodian_turns_total", "Conversation turns", self.turns, "channel"),
-                ("xiaodian_intents_total", "Turns by matched intent", self.intents, "intent"),
-                ("xiaodian_handoffs_total", "Handoffs to staff by reason", self.handoffs, "reason"),
-            ):
-                lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
-                lines += [f'{name}{{{label}="{key}"}} {count}' for key, count in sorted(values.items())]
-            for name, histogram in sorted(self.histograms.items()):
-                lines += [f"# HELP {name} Duration in seconds", f"# TYPE {name} histogram"]
-                for bound, count in zip(LATENCY_BUCKETS, histogram.counts):
-                    lines.append(f'{name}_bucket{{le="{bound}"}} {count}')
-                lines += [f'{name}_bucket{{le="+Inf"}} {histogram.total}', f"{name}_sum {histogram.sum:.6f}",
-                          f"{name}_count {histogram.total}"]
-        return "\n".join(lines) + "\n"
+    def recognition(self, outcome: str) -> None:
+        """An outcome of the speech admission gate (``assistant.admission.RecognitionGate``)."""
+        _RECOGNITIONS.labels(outcome).inc()
+
+    def render(self) -> bytes:
+        if os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(REGISTRY)

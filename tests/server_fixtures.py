@@ -32,11 +32,11 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from assistant.settings import Settings
+from assistant.accounts import create_user
+from knowledge_base.settings import Settings
 from knowledge_base.db import session
 from knowledge_base.models import HandoffTicket, utc_now
 from server.app import create_app
-from server.auth import create_user
 
 ACCOUNTS = {
     "admin1": ("admin", "admin-password-1"),

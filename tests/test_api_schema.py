@@ -13,7 +13,7 @@ import schemathesis
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
 
-from assistant.settings import Settings
+from knowledge_base.settings import Settings
 from tests.server_fixtures import free_port
 from tests.test_server_customer import serve
 

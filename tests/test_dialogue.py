@@ -11,10 +11,11 @@ import pytest
 from sqlmodel import select
 
 from assistant.conversation import ConversationReply, ConversationService
+from assistant import identity
 from assistant.dialogue import Channel
 from assistant.payments import PaymentService, load_or_create_secret
 from assistant.providers.sandbox import SandboxPaymentProvider
-from assistant.settings import Settings
+from knowledge_base.settings import Settings
 from assistant.sms import FakeSmsGateway
 from knowledge_base.db import session
 from knowledge_base.models import (
@@ -200,9 +201,7 @@ def test_account_asked_once_then_staff_offered(service, engine) -> None:  # type
 def test_phone_caller_is_known_by_number(service) -> None:  # type: ignore[no-untyped-def]
     chat = Script(service, Channel.PHONE, caller_phone="13800000001")
     confirm = chat.say("我要交电费")
-    assert "128.50元" in confirm.text
-    sent = chat.say("是的")
-    assert "短信" in sent.text and sent.pay_url
+    assert "128.50元" in confirm.text  # how the link then travels: test_on_the_phone_* below
 
 
 def test_unsubscribe_is_confirmed(service, engine) -> None:  # type: ignore[no-untyped-def]
@@ -230,6 +229,50 @@ def test_change_phone_number_needs_a_code_to_the_old_number(knowledge, payments,
         assert db.get(Account, DEMO).phone == "13900001234"
     notice = [m for m in rows(engine, SmsMessage) if m.kind == "notice"]
     assert notice[0].phone == "13800000001" and "尾号1234" in notice[0].text
+
+
+def test_codes_to_one_phone_are_bounded(knowledge, payments, engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Anyone who knows a 户号 could otherwise have the holder's phone flooded with codes."""
+    now = [NOW]
+    service = ConversationService(knowledge, payments, clock=lambda: now[0],
+                                  sms=FakeSmsGateway(Settings(data_dir=tmp_path, demo=True)))
+    replies = []
+    for _ in range(8):
+        chat = Script(service, account=DEMO)
+        chat.say("上个月用了几度电")
+        replies.append(chat.say("好").text)
+        now[0] += timedelta(seconds=61)
+    codes = [m for m in rows(engine, SmsMessage) if m.kind == "code"]
+    assert len(codes) == identity.MAX_CODES_PER_ACCOUNT_HOUR
+    assert "稍后" in replies[-1] and "验证码已经发到" not in replies[-1]
+
+
+def test_a_second_code_within_a_minute_is_not_sent(knowledge, payments, engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    service = ConversationService(knowledge, payments, clock=lambda: NOW,
+                                  sms=FakeSmsGateway(Settings(data_dir=tmp_path, demo=True)))
+    first, second = Script(service, account=DEMO), Script(service, account=DEMO)
+    for chat in (first, second):
+        chat.say("上个月用了几度电")
+    assert "验证码已经发到" in first.say("好").text
+    assert "稍后" in second.say("好").text
+    assert len([m for m in rows(engine, SmsMessage) if m.kind == "code"]) == 1
+
+
+def test_on_the_phone_the_payment_link_really_goes_by_sms(knowledge, payments, engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    service = ConversationService(knowledge, payments, clock=lambda: NOW,
+                                  sms=FakeSmsGateway(Settings(data_dir=tmp_path, demo=True)))
+    chat = Script(service, Channel.PHONE, caller_phone="13800000001")
+    chat.say("我要交电费")
+    assert "短信" in chat.say("对").text
+    sent = [m for m in rows(engine, SmsMessage) if m.kind == "payment_link"]
+    assert len(sent) == 1 and sent[0].phone == "13800000001" and "/pay/" in sent[0].text
+
+
+def test_on_the_phone_without_sms_no_text_is_promised(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service, Channel.PHONE, caller_phone="13800000001")
+    chat.say("我要交电费")
+    reply = chat.say("对")
+    assert "已经用短信发到" not in reply.text and "营业厅" in reply.text
 
 
 def test_change_phone_number_without_sms_goes_to_staff(service, engine) -> None:  # type: ignore[no-untyped-def]
@@ -269,6 +312,37 @@ def test_failed_verifications_slow_down_then_hand_off(knowledge, payments, engin
     assert handed.handoff is not None and handed.handoff.reason == "verify"
     again = Script(service, account=DEMO)  # a new conversation does not start the count afresh
     assert "工作人员" in again.say("上个月用了几度电").text
+
+
+def test_conversations_opened_before_the_failures_cannot_keep_guessing(knowledge, payments) -> None:  # type: ignore[no-untyped-def]
+    """The fallback secret is four digits: many conversations prepared at once must not each get a guess."""
+    service = ConversationService(knowledge, payments, clock=lambda: NOW)
+    prepared = [Script(service, account=DEMO) for _ in range(6)]
+    for chat in prepared:
+        assert "最后四位" in chat.say("上个月用了几度电").text
+    for chat, wrong in zip(prepared[:3], ("1111", "2222", "3333")):
+        chat.say(f"姓张，尾号{wrong}")
+    right = prepared[3].say("姓张，尾号0001")
+    assert "242" not in right.text and "核实好了" not in right.text
+    assert right.handoff is not None and right.handoff.reason == "verify"
+
+
+def test_a_long_or_flooding_conversation_keeps_a_bounded_transcript(service, engine) -> None:  # type: ignore[no-untyped-def]
+    """A flood of long turns must not grow the session and the staff ticket without end."""
+    from assistant.dialogue import MAX_TRANSCRIPT_TURNS, MAX_TURN_CHARS
+
+    chat = Script(service)
+    for _ in range(MAX_TRANSCRIPT_TURNS):
+        chat.say("转人工" * 600)
+    with engine.connect() as connection:
+        stored = service.sessions.load(connection, chat.state.id)
+    assert stored is not None
+    state = stored.state
+    assert len(state.transcript) <= MAX_TRANSCRIPT_TURNS
+    assert all(len(turn.text) <= MAX_TURN_CHARS for turn in state.transcript)
+    ticket = rows(engine, HandoffTicket)[0]
+    assert len(ticket.transcript) <= MAX_TRANSCRIPT_TURNS
+    assert ticket.transcript[-1]["speaker"] == "assistant"  # the latest exchange is kept, the oldest dropped
 
 
 def test_at_most_three_accounts_per_conversation(service) -> None:  # type: ignore[no-untyped-def]

@@ -1,14 +1,20 @@
 """Seeding against a real SQLite file, and the shipped knowledge itself."""
 
+import ast
 import csv
+import shutil
 from collections import Counter
+from pathlib import Path
 
+import pytest
+import yaml
 from sqlmodel import select
 
+from intents import ids
 from intents.normalize import normalize
 from knowledge_base.db import make_engine, session
 from knowledge_base.models import Account, Bill, Intent, PlannedOutage, Tariff
-from knowledge_base.seed import load_intent_seeds, seed_database
+from knowledge_base.seed import DATA_DIR, SeedError, load_intent_seeds, seed_database
 from tests.conftest import TODAY, eval_file
 
 
@@ -88,7 +94,7 @@ def test_every_catalogue_intent_exists_with_enough_examples() -> None:
         seed = seeds[intent_id]
         assert len(seed.examples) >= 8, intent_id
         assert seed.keywords, intent_id
-        assert seed.answer.strip(), intent_id
+        assert seed.answer_display, intent_id
 
 
 def test_no_example_belongs_to_two_intents() -> None:
@@ -103,3 +109,30 @@ def test_measuring_set_is_not_pasted_into_the_knowledge_base() -> None:
     # The shortest commonplaces (对, 不是, 再见, 交电费) are the canonical way to
     # say the thing and belong in any knowledge base; sentences do not.
     assert {t for t in measured & shipped if len(t) > 3} == set()
+
+
+def test_every_intent_id_the_code_names_is_in_the_shipped_yaml() -> None:
+    shipped = {item["id"] for item in yaml.safe_load((DATA_DIR / "intents.yaml").read_text(encoding="utf-8"))["intents"]}
+    assert ids.NAMED_IN_CODE <= shipped, sorted(ids.NAMED_IN_CODE - shipped)
+
+
+def test_the_policy_names_intents_only_through_the_ids_module() -> None:
+    """A quoted id in the policy would escape the check above."""
+    tree = ast.parse((Path(__file__).parent.parent / "assistant" / "dialogue.py").read_text(encoding="utf-8"))
+    shipped = {seed.id for seed in load_intent_seeds()}
+    # Handoff reasons share a few words with intent ids; they are an enumeration of their own.
+    reasons = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "HandoffReason")
+    in_reasons = {id(node) for node in ast.walk(reasons)}
+    quoted = {node.value for node in ast.walk(tree)
+              if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in in_reasons}
+    assert quoted & (shipped - {ids.OUT_OF_SCOPE}) == set()
+
+
+def test_seeding_refuses_a_yaml_without_an_intent_the_code_needs(tmp_path: Path) -> None:
+    shutil.copytree(DATA_DIR, tmp_path, dirs_exist_ok=True)
+    path = tmp_path / "intents.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["intents"] = [item for item in data["intents"] if item["id"] != ids.HUMAN_AGENT]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(SeedError, match=ids.HUMAN_AGENT):
+        load_intent_seeds(tmp_path)

@@ -35,7 +35,7 @@ def test_service_on_postgres(postgres_url: str, tmp_path) -> None:  # type: igno
     """The HTTP service itself on PostgreSQL: a conversation, a handoff, an admin edit reaching the kiosk."""
     from fastapi.testclient import TestClient
 
-    from assistant.settings import Settings
+    from knowledge_base.settings import Settings
     from server.app import create_app
     from tests.server_fixtures import ACCOUNTS, create_user, login
 

@@ -34,7 +34,7 @@ from assistant.providers.alipay import AlipayProvider
 from assistant.providers.alipay_protocol import string_to_sign
 from assistant.providers.base import InvalidNotification, OrderRequest, ProviderUnavailable, RawNotification
 from assistant.providers.wechatpay import WeChatPayProvider
-from assistant.settings import Settings
+from knowledge_base.settings import Settings
 from knowledge_base.db import session
 from knowledge_base.models import Bill, Payment
 from tests.provider_keys import KeyPair, key_pair

@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from knowledge_base.db import session
+from knowledge_base.intent_schema import IntentItem
 from knowledge_base.models import AuditLog, Intent
-from knowledge_base.seed import IntentSeed, seed_database
+from knowledge_base.seed import seed_database
 from tests.server_fixtures import (  # noqa: F401  (pytest finds the fixtures by name)
     admin_client,
     app,
@@ -192,7 +193,7 @@ def test_export_is_the_seed_schema_and_imports_unchanged(admin_client: TestClien
     exported = admin_client.get("/api/admin/export/intents.yaml")
     assert exported.status_code == 200 and "attachment" in exported.headers["content-disposition"]
     data = yaml.safe_load(exported.text)
-    seeds = [IntentSeed.model_validate(item) for item in data["intents"]]  # the seed file's own schema
+    seeds = [IntentItem.model_validate(item) for item in data["intents"]]  # the seed file's own schema
     assert len(seeds) == len(admin_client.get("/api/admin/intents").json())
     result = admin_client.post("/api/admin/import/intents",
                                files={"file": ("intents.yaml", exported.content, "application/yaml")})
@@ -228,8 +229,9 @@ def test_import_is_all_or_nothing(admin_client: TestClient, app: FastAPI) -> Non
     result = admin_client.post("/api/admin/import/intents", files={"file": ("x.yaml", text.encode(), "text/yaml")})
     assert result.status_code == 422
     messages = _messages(result)
-    assert "第 2 个意图" in messages and "“例句”：至少要 3 个" in messages
-    assert "第 3 个意图（Bad Id）的“编号”：格式不对" in messages
+    # The same checks, in the same words, as the admin's form.
+    assert "第 2 个意图（" in messages and "至少要 3 个不同的例句" in messages
+    assert "第 3 个意图（Bad Id）：编号要用小写英文字母开头" in messages and "意图 Bad Id" not in messages
     assert "出现了不止一次" in messages
     first_id = data["intents"][0]["id"]
     assert _intent(app, first_id).answer_display != "这条改动不应该生效。" and _audit(app, first_id) == []

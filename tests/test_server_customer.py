@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from sqlmodel import select
 
-from assistant.settings import Settings
+from knowledge_base.settings import Settings
 from knowledge_base.db import session
 from knowledge_base.models import Bill, Payment
 from server.app import create_app

@@ -21,7 +21,7 @@ from assistant.speech.tts import (
     pinyin_sentences,
     to_pinyin_for_espeak,
 )
-from assistant.speech.voice import VoiceSettings
+from assistant.voice_settings import VoiceSettings
 
 BILL_QUESTION = "您好，您上个月的电费是128.50元，请问现在交吗"
 SYLLABLE = re.compile(r"^[a-z]+[1-5]$")

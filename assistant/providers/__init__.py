@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from assistant.providers.base import PaymentProvider
-from assistant.settings import Settings
+from knowledge_base.settings import Settings
 
 NOTIFY_PATH = "/pay/notify"
 

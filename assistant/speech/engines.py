@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Iterable
 
-from assistant.settings import Settings
+from knowledge_base.settings import Settings
 from assistant.speech.models import ModelError, mandarin_vosk_model, registered_vosk_models
 from assistant.speech.recognizer import Recognizer
 
@@ -23,62 +23,46 @@ def chosen_engine(settings: Settings, engine: str | None = None) -> str:
     return choice
 
 
-def segment(phrase: str, knows_word, longest: int = 4) -> list[str] | None:  # type: ignore[no-untyped-def]
-    """Split a Chinese phrase into words a Vosk model knows (greedy longest match).
-
-    Mandarin Vosk lexicons hold words, not sentences; a phrase the model
-    cannot spell out is left out of the grammar (None).
-    """
-    words: list[str] = []
-    position = 0
-    while position < len(phrase):
-        for size in range(min(longest, len(phrase) - position), 0, -1):
-            candidate = phrase[position : position + size]
-            if knows_word(candidate):
-                words.append(candidate)
-                position += size
-                break
-        else:
-            return None
-    return words
-
-
 def load_recognizer(settings: Settings, engine: str | None = None,
                     grammar_phrases: Iterable[str] | None = None) -> Recognizer:
-    """The shared recogniser for this process (loaded on first use, then reused)."""
+    """The shared recogniser for this process (loaded on first use, then reused).
+
+    With ``XIAODIAN_VOSK_GRAMMAR`` a Vosk recogniser is held to ``grammar_phrases`` (the knowledge
+    base's examples and keywords, see ``assistant.pipeline.speech_vocabulary``) as far as its
+    model can spell them."""
     choice = chosen_engine(settings, engine)
     if choice == "whisper":
         key: tuple[object, ...] = ("whisper", str(settings.data_dir), settings.whisper_beam_size, settings.asr_threads,
-                                   settings.whisper_prompt)
+                                   settings.whisper_prompt, settings.end_silence_s, settings.max_utterance_s)
     else:
         model = mandarin_vosk_model(settings.data_dir) or next(iter(registered_vosk_models(settings.data_dir)), None)
         if model is None:
             raise ModelError("还没有注册 Vosk 模型。请运行：xiaodian models add-vosk 模型文件夹或zip "
                              "(no Vosk model registered: run `xiaodian models add-vosk PATH`)")
-        key = ("vosk", str(model.path), settings.vosk_grammar)
+        key = ("vosk", str(model.path))
     with _load_lock:
         if key not in _loaded:
-            _loaded[key] = _load(choice, settings, key, grammar_phrases)
-        return _loaded[key]
+            _loaded[key] = _load(choice, settings, key)
+        recognizer = _loaded[key]
+    if choice == "vosk" and settings.vosk_grammar and grammar_phrases is not None:
+        from assistant.speech.grammar import grammar_phrases as spelled_phrases
+
+        # Another recogniser on the same loaded model, held to the phrases it can spell.
+        return recognizer.with_grammar(spelled_phrases(grammar_phrases, recognizer.knows_word))  # type: ignore[attr-defined]
+    return recognizer
 
 
-def _load(choice: str, settings: Settings, key: tuple[object, ...], grammar_phrases: Iterable[str] | None) -> Recognizer:
+def _load(choice: str, settings: Settings, key: tuple[object, ...]) -> Recognizer:
     if choice == "whisper":
+        from assistant.speech.vad import EndpointConfig
         from assistant.speech.whisper_engine import WhisperOptions, WhisperRecognizer, assemble_whisper_base
 
+        endpoint = EndpointConfig(end_silence_s=settings.end_silence_s, max_utterance_s=settings.max_utterance_s)
         options = WhisperOptions(beam_size=settings.whisper_beam_size, threads=settings.asr_threads,
-                                 prompt=settings.whisper_prompt or None)
+                                 prompt=settings.whisper_prompt or None, endpoint=endpoint)
         return WhisperRecognizer(assemble_whisper_base(settings.data_dir), options)
     from pathlib import Path
 
     from assistant.speech.vosk_engine import VoskRecognizer
 
-    recognizer = VoskRecognizer(Path(str(key[1])))
-    if settings.vosk_grammar and grammar_phrases is not None:
-        phrases = []
-        for phrase in dict.fromkeys(grammar_phrases):
-            words = segment(phrase, recognizer.knows_word)
-            if words:
-                phrases.append(" ".join(words))
-        recognizer = recognizer.with_grammar(phrases)
-    return recognizer
+    return VoskRecognizer(Path(str(key[1])))

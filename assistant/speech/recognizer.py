@@ -32,6 +32,7 @@ class RecognizerStream(Protocol):
 class Recognizer(Protocol):
     name: str
     sample_rate: int  # the rate the engine decodes at; callers may pass any rate
+    partials: bool  # whether its stream gives text while the customer is still speaking
 
     def transcribe(self, audio: Audio, stop: Callable[[], bool] = ...) -> Transcript:
         """A whole utterance at once; gives up (``RecognitionStopped``) once ``stop()`` is true."""

@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import wave
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ from pypinyin import Style, lazy_pinyin
 
 from assistant.speech.audio import SUPPORTED_RATES, Audio, AudioError, read_wav
 from assistant.speech.spoken_text import to_spoken
-from assistant.speech.voice import Voice, VoiceSettings
+from assistant.speech.voice import Voice
+from assistant.voice_settings import VoiceSettings
 
 MAX_SPOKEN_CHARS = 300  # about two minutes at the slow elderly rate; answers are far shorter
 NOTHING_TO_SAY_MS = 300
@@ -333,6 +335,14 @@ _SPEAKABLE = re.compile(r"\w")
 _STALE_PART_SECONDS = 3600.0
 
 
+_ANSWER_SENTENCE = re.compile(r"[^。！？!?；;]+[。！？!?；;]*")
+
+
+def answer_sentences(text: str) -> list[str]:
+    """Display text cut after each sentence end (an ASCII "." is a decimal point here, not an end)."""
+    return [s.strip() for s in _ANSWER_SENTENCE.findall(text) if _SPEAKABLE.search(s)]
+
+
 def limit_length(spoken: str, max_chars: int = MAX_SPOKEN_CHARS) -> tuple[str, bool]:
     """Cut to ``max_chars`` at the last sentence end (else clause end) before it; (text, was_cut)."""
     if len(spoken) <= max_chars:
@@ -387,6 +397,20 @@ class Speaker:
         audio = self.voice.synthesize(spoken, settings).to(rate)
         self._store(path, audio)
         return Audio(audio.samples, rate, truncated=cut)
+
+    def speak_sentences(self, text: str, settings: VoiceSettings, rate: int = 16000) -> Iterator[tuple[Audio, bool]]:
+        """The answer one sentence at a time, each with whether it is the last, so a front end can
+        play the first while the rest is made.
+
+        Played one after the other they sound like ``speak``: each sentence but the last ends with
+        the pause between sentences. Beyond ``max_chars`` of text the rest is left to the screen.
+        """
+        sentences = answer_sentences(text[:self.max_chars]) or [""]  # nothing to say: one chunk of silence
+        pause = silence(max(0, settings.sentence_pause_ms - 2 * _LEAD_MS), rate)
+        for number, sentence in enumerate(sentences):
+            audio = self.speak(sentence, settings, rate)
+            last = number == len(sentences) - 1
+            yield (audio if last else Audio(np.concatenate([audio.samples, pause]), rate, audio.truncated)), last
 
     def cache_key(self, spoken: str, settings: VoiceSettings, rate: int) -> str:
         identity = {"voice": self.voice.name, "text": spoken, "settings": asdict(settings), "rate": rate}

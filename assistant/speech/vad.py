@@ -110,6 +110,11 @@ class Endpointer:
     def in_speech(self) -> bool:
         return self._voiced_s >= self.config.min_voiced_s
 
+    @property
+    def hearing(self) -> bool:
+        """Collecting a possible utterance (it may still turn out to be only a cough)."""
+        return bool(self._utterance)
+
     def feed(self, audio: Audio) -> Audio | None:
         """Add a chunk; the complete utterance when it has just ended, else None."""
         chunk = audio.to(self.rate).samples

@@ -51,6 +51,7 @@ class VoskRecognizer:
     """A ``Recognizer`` backed by a Vosk model folder."""
 
     name = ENGINE
+    partials = True
 
     def __init__(self, model_path: Path, grammar_words: Iterable[str] | None = None, sample_rate: int = 16000) -> None:
         model_path = Path(model_path)

@@ -46,8 +46,8 @@ _SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 # utility's words, but measured on the shared audio set it did not help
 # (16 kHz: 0.912 intent accuracy with it, 0.931 without; 8 kHz: 0.882 vs
 # 0.873) and on short answers it was echoed back (对 → 请问一下交电费和停),
-# so none is used by default. A bare list of hotwords made it loop.
-DOMAIN_PROMPT = "您好，我想问一下交电费、查电费和停电的事。"
+# so none is used by default (the sentence measured: 您好，我想问一下交电费、查电费和停电的事。).
+# A bare list of hotwords made it loop.
 
 
 def _package_data(package: str) -> Path:
@@ -110,6 +110,9 @@ class WhisperOptions:
     threads: int = 2
     prompt: str | None = None
     trim_silence: bool = True
+    # How the silence around the speech is found (XIAODIAN_END_SILENCE_S, XIAODIAN_MAX_UTTERANCE_S):
+    # sounds more than ``end_silence_s`` after the speech are not part of it.
+    endpoint: EndpointConfig = EndpointConfig()
 
 
 _to_simplified = opencc.OpenCC("t2s")
@@ -169,12 +172,14 @@ class WhisperRecognizer:
 
     name = "whisper"
     sample_rate = 16000
+    partials = False  # whole utterances only: it has nothing honest to show before the end
 
     def __init__(self, model_dir: Path, options: WhisperOptions = WhisperOptions()) -> None:
         from faster_whisper import WhisperModel  # heavy import, only when speech is used
 
         started = time.perf_counter()
         self.options = options
+        self.model_dir = model_dir
         self.model = _in_lower_priority_thread(
             lambda: WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=options.threads))
         self.load_seconds = time.perf_counter() - started
@@ -185,8 +190,7 @@ class WhisperRecognizer:
         """``stop`` is checked once the model is free and between segments (30 s windows): a
         departed client's recognition ends there instead of running to the end."""
         started = time.perf_counter()
-        prepared = prepare_for_recognition(audio, self.sample_rate)
-        speech = trim_to_speech(prepared, EndpointConfig()) if self.options.trim_silence else prepared
+        speech = self.speech_of(audio)
         if speech is None or speech.seconds < 0.1:
             raise NoSpeechError()
         with self._lock:
@@ -216,6 +220,13 @@ class WhisperRecognizer:
             speech_probability = 1.0 - max(s.no_speech_prob for s in segments)
             confidence = round(max(0.0, min(1.0, math.exp(mean_logprob) * speech_probability)), 3)
         return timed_transcript(text, confidence, audio, started, self.name)
+
+    def speech_of(self, audio: Audio, endpoint: EndpointConfig | None = None) -> Audio | None:
+        """What Whisper is given: the audio at its rate, trimmed to the speech (None: none heard)."""
+        prepared = prepare_for_recognition(audio, self.sample_rate)
+        if not self.options.trim_silence:
+            return prepared
+        return trim_to_speech(prepared, endpoint or self.options.endpoint)
 
     def stream(self) -> RecognizerStream:
         return BufferedStream(self)

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             finally:
                 engine.dispose()
     elif function in _DATABASE_COMMANDS:
-        from assistant.settings import get_settings
+        from knowledge_base.settings import get_settings
 
         engine = make_engine(get_settings().resolved_database_url)
         try:

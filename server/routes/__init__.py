@@ -1,1 +1,1 @@
-"""One router per area: customer (kiosk, API, payment pages), admin, staff."""
+"""One router per area: customer (kiosk, API, payment pages), staff, refunds for staff (the admin's are in ``server.admin``)."""

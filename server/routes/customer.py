@@ -3,43 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import threading
 import time
-from collections import OrderedDict
-from pathlib import Path
-from collections.abc import Callable
+from contextlib import aclosing
 from typing import Any
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from assistant.admission import ClientDeparted, RecognitionBusy, RecognitionGate
+from assistant.admission import AudioPace
 from assistant.conversation import ConversationReply
 from assistant.formatting import yuan
 from assistant.dialogue import Channel
 from assistant.kiosk_devices import CardRead, CardVerifier
-from assistant.speech.audio import Audio, AudioError, from_pcm, read_wav
-from assistant.speech.recognizer import Transcript
-from assistant.speech.vad import EndpointConfig, Endpointer
-from assistant.speech.voice import VoiceSettings
+from assistant.spoken_answers import SpokenAnswer
+from assistant.events import AudioChunk, Event, Failed, FailureKind, Partial, Replied, Transcribed
+from assistant.pipeline import Heard, Listener, SpokenInput, Stage, VoicePipeline
+from assistant.speech.audio import AudioError, from_pcm, read_wav
+from assistant.speech.vad import EndpointConfig
+from assistant.voice_settings import VoiceSettings
 from server.deps import client_address
+from server.pages import templates
 
-KIOSK_DIR = Path(__file__).resolve().parent.parent.parent / "kiosk"
-templates = Jinja2Templates(directory=str(KIOSK_DIR / "templates"))
 router = APIRouter()
 logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # about 2.5 minutes of 16 kHz speech: far more than a question
 MAX_TEXT_CHARS = 2000
-_SPEECH_IDS_KEPT = 5000
 
 
 class SignedCardRead(BaseModel):
@@ -71,35 +67,14 @@ _AUDIO_PROBLEMS: dict[int | str, dict[str, Any]] = {
     503: {"model": Problem, "description": "语音识别还没有准备好，或者正忙（请按 Retry-After 稍后再试）"},
 }
 
-# What a customer hears when speech is beyond its bounds (elderly listeners: calm, one step).
-SPEECH_BUSY_TEXT = "请稍等，现在说话的人比较多。请您过一会儿再说一遍，或者先打字提问。"
+# What a customer hears when the sockets are beyond their bound (elderly listeners: calm, one step).
 SOCKETS_FULL_TEXT = "现在使用的人比较多，请稍后再试。您也可以先打字提问。"
 # A WebSocket close reason is at most 123 bytes: a few Chinese words.
 SOCKETS_FULL_REASON = "请稍后再试"
 TRY_AGAIN_LATER = 1013  # WebSocket close code: the server is overloaded, come back later
+POLICY_VIOLATION = 1008  # WebSocket close code: the client broke the rules (audio far faster than speech)
 # Nginx's "client closed request": nobody is left to read it, but the access log says what happened.
 CLIENT_CLOSED_REQUEST = 499
-
-
-class SpeechRegistry:
-    """Which spoken texts a speech id stands for; audio is made only when asked for."""
-
-    def __init__(self) -> None:
-        self._texts: OrderedDict[str, tuple[str, int, float, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def register(self, spoken: str, voice: VoiceSettings, rate: int) -> str:
-        key = hashlib.sha256(json.dumps([spoken, voice.rate, voice.volume, rate], ensure_ascii=False).encode()).hexdigest()[:32]
-        with self._lock:
-            self._texts[key] = (spoken, voice.rate, voice.volume, rate)
-            self._texts.move_to_end(key)
-            while len(self._texts) > _SPEECH_IDS_KEPT:
-                self._texts.popitem(last=False)
-        return key
-
-    def get(self, key: str) -> tuple[str, int, float, int] | None:
-        with self._lock:
-            return self._texts.get(key)
 
 
 def _state(request_or_socket: Any) -> Any:
@@ -130,18 +105,29 @@ def _turn_limiter(state: Any) -> anyio.CapacityLimiter:
 async def run_turn(state: Any, session_id: str | None, text: str, channel: Channel, account: str | None = None,
                    asr_confidence: float | None = None, client: str = "") -> ConversationReply:
     """One conversation turn in a worker thread, at most ``TURN_THREADS`` at a time."""
-    return await anyio.to_thread.run_sync(state.services.conversations.handle, session_id, text, channel, account,
-                                          asr_confidence, client, limiter=_turn_limiter(state))
+
+    def turn() -> ConversationReply:
+        reply = state.services.conversations.handle(session_id, text, channel, account, asr_confidence, client)
+        # Stored here, off the event loop and before the reply goes out, so that the speech URL
+        # works on any worker at once; ``reply_json`` then finds the id in this worker's memory.
+        state.speech.register(spoken_answer(reply, channel))
+        return reply
+
+    return await anyio.to_thread.run_sync(turn, limiter=_turn_limiter(state))
+
+
+def spoken_answer(reply: ConversationReply, channel: Channel) -> SpokenAnswer:
+    """What the reply sounds like: 8 kHz for the phone line, 16 kHz elsewhere."""
+    return SpokenAnswer(reply.spoken, VoiceSettings(rate=reply.voice_rate, volume=reply.voice_volume),
+                        8000 if channel == Channel.PHONE else 16000)
 
 
 def reply_json(app_state: Any, reply: ConversationReply, channel: Channel, started: float) -> dict[str, Any]:
-    """The conversation reply plus where to fetch its spoken form (8 kHz for the phone line); counted in /metrics."""
+    """The conversation reply plus where to fetch its spoken form (registered by ``run_turn``); counted in /metrics."""
     app_state.metrics.turn(channel.value, reply.intent, time.perf_counter() - started,
                            reply.handoff.reason if reply.handoff else None)
     body = reply.as_json()
-    rate = 8000 if channel == Channel.PHONE else 16000
-    speech_id = app_state.speech.register(reply.spoken, VoiceSettings(rate=reply.voice_rate, volume=reply.voice_volume), rate)
-    body["speech_url"] = f"/api/speech/{speech_id}.wav"
+    body["speech_url"] = f"/api/speech/{app_state.speech.register(spoken_answer(reply, channel))}.wav"
     return body
 
 
@@ -179,9 +165,20 @@ def _card_verifier(state: Any) -> CardVerifier:
     return verifier
 
 
-async def _recognize_while_connected(request: Request, gate: RecognitionGate,
-                                     recognize: Callable[[Callable[[], bool]], Transcript]) -> Transcript:
-    """Recognise through the gate; if the client leaves, its place in line is given up or its decode stopped."""
+def _pipeline(state: Any) -> VoicePipeline:
+    """The voice pipeline as this app runs it: its gate, its recogniser (once loaded), its turn threads."""
+
+    async def turn(session_id: str | None, text: str, channel: Channel, asr_confidence: float | None,
+                   client: str) -> ConversationReply:
+        return await run_turn(state, session_id, text, channel, None, asr_confidence, client)
+
+    return VoicePipeline(turn, state.recognition_gate, getattr(state, "recognizer", None),
+                         getattr(state, "speaker", None))
+
+
+async def _run_while_connected(request: Request, source: SpokenInput, **options: Any) -> list[Event] | None:
+    """The pipeline's events for one upload; None when the client left (its place in line is given up
+    or its decode stopped, and nothing is answered)."""
     departed = threading.Event()
 
     async def watch_for_departure(scope: anyio.CancelScope) -> None:
@@ -194,10 +191,11 @@ async def _recognize_while_connected(request: Request, gate: RecognitionGate,
     with anyio.CancelScope() as scope:
         watcher = asyncio.create_task(watch_for_departure(scope))
         try:
-            return await gate.run(recognize, departed)
+            async with aclosing(_pipeline(_state(request)).run(source, departed=departed, **options)) as events:
+                return [event async for event in events] or None
         finally:
             watcher.cancel()
-    raise ClientDeparted()  # the scope was cancelled: the client left while waiting
+    return None  # the scope was cancelled: the client left while waiting
 
 
 async def _read_limited(upload: UploadFile) -> bytes:
@@ -207,11 +205,7 @@ async def _read_limited(upload: UploadFile) -> bytes:
     return data
 
 
-def _recognizer(state: Any) -> Any:
-    recognizer = getattr(state, "recognizer", None)
-    if recognizer is None:
-        raise HTTPException(503, detail="语音识别还没有准备好，请先打字提问，或者稍后再试。")
-    return recognizer
+_FAILURE_STATUS = {FailureKind.NOT_READY: 503, FailureKind.BUSY: 503, FailureKind.AUDIO: 422}
 
 
 @router.post("/api/converse/audio", tags=["customer"], responses=_AUDIO_PROBLEMS)
@@ -222,19 +216,21 @@ async def converse_audio(request: Request, audio: UploadFile = File(..., descrip
     started = time.perf_counter()
     state = _state(request)
     data = await _read_limited(audio)
-    recognizer = _recognizer(state)
     try:
-        transcript = await _recognize_while_connected(request, state.recognition_gate,
-                                                      lambda stop: recognizer.transcribe(read_wav(data), stop))
-    except RecognitionBusy as busy:
-        raise HTTPException(503, detail=SPEECH_BUSY_TEXT, headers={"Retry-After": str(busy.retry_after_s)}) from None
-    except ClientDeparted:
-        return Response(status_code=CLIENT_CLOSED_REQUEST)  # type: ignore[return-value]
-    except AudioError as error:  # also NoSpeechError
+        recording = await run_in_threadpool(read_wav, data)
+    except AudioError as error:
         raise HTTPException(422, detail=str(error)) from None
+    events = await _run_while_connected(request, SpokenInput(recording), session_id=session_id, channel=channel,
+                                        client=client_address(request), until=Stage.REPLY)
+    if events is None:
+        return Response(status_code=CLIENT_CLOSED_REQUEST)  # type: ignore[return-value]
+    for event in events:
+        if isinstance(event, Failed):
+            retry = {"Retry-After": str(event.retry_after_s)} if event.retry_after_s else None
+            raise HTTPException(_FAILURE_STATUS[event.kind], detail=event.detail, headers=retry)
+    transcript = next(event.transcript for event in events if isinstance(event, Transcribed))
+    reply = next(event.reply for event in events if isinstance(event, Replied))
     state.metrics.timing("xiaodian_asr_seconds", transcript.seconds_decode)
-    reply = await run_turn(state, session_id, transcript.text, channel, None, transcript.confidence,
-                           client_address(request))
     return {"transcript": transcript.text, "asr_confidence": transcript.confidence,
             "seconds_decode": transcript.seconds_decode, "reply": reply_json(state, reply, channel, started)}
 
@@ -244,12 +240,11 @@ async def converse_audio(request: Request, audio: UploadFile = File(..., descrip
 def speech(speech_id: str, request: Request) -> Response:
     """The spoken answer (made on first request, then served from the cache)."""
     state = _state(request)
-    entry = state.speech.get(speech_id) if len(speech_id) == 32 and speech_id.isalnum() else None
-    if entry is None:
+    answer = state.speech.get(speech_id) if len(speech_id) == 32 and speech_id.isalnum() else None
+    if answer is None:
         raise HTTPException(404, detail="没有这段语音。")
-    spoken, rate, volume, sample_rate = entry
     started = time.perf_counter()
-    audio = state.speaker.speak(spoken, VoiceSettings(rate=rate, volume=volume), rate=sample_rate)
+    audio = state.speaker.speak(answer.spoken, answer.voice, rate=answer.sample_rate)
     state.metrics.timing("xiaodian_tts_seconds", time.perf_counter() - started)
     return Response(audio.wav_bytes(), media_type="audio/wav")
 
@@ -258,15 +253,18 @@ def speech(speech_id: str, request: Request) -> Response:
 async def converse_socket(socket: WebSocket) -> None:
     """Browser microphone stream: binary frames of 16 kHz mono int16 PCM; JSON text frames for control.
 
-    Sends {"type": "partial"} where the engine has partial text, {"type": "reply"} after each
-    utterance (end-pointed after 1.2 s of silence, or on {"type": "stop"}), {"type": "error"} on bad
-    audio or a message it cannot read, and {"type": "busy", "retry_after": seconds} when speech is
-    beyond its bounds. Beyond ``max_websockets`` open sockets a newcomer gets "busy" and close code
+    A thin adapter over ``assistant.pipeline``. Sends {"type": "partial", "text"} while the customer
+    speaks where the engine streams (Vosk; Whisper has no partial text), {"type": "reply"} after each
+    utterance (end-pointed after XIAODIAN_END_SILENCE_S of silence, or on {"type": "stop"}), and, when
+    {"type": "start", "speech": "chunks"} asked for it, the answer spoken sentence by sentence: each
+    {"type": "audio_chunk", "index", "last", "rate"} followed by a binary frame holding that sentence
+    as a WAV. {"type": "error"} on bad audio or a message it cannot read, and {"type": "busy",
+    "retry_after": seconds} when speech is beyond its bounds. Beyond ``max_websockets`` open sockets a newcomer gets "busy" and close code
     1013 (try again later).
     """
     await socket.accept()
     state = _state(socket)
-    with state.websocket_cap.slot() as admitted:
+    with state.websocket_cap.slot(client_address(socket)) as admitted:
         if not admitted:
             await socket.send_json({"type": "busy", "detail": SOCKETS_FULL_TEXT})
             await socket.close(code=TRY_AGAIN_LATER, reason=SOCKETS_FULL_REASON)
@@ -291,16 +289,22 @@ class _MicrophoneSession:
         self.session_id: str | None = None
         self.client = client_address(socket)
         self.departed = threading.Event()
-        self.endpointer = Endpointer(16000, EndpointConfig(end_silence_s=state.settings.end_silence_s,
-                                                           max_utterance_s=state.settings.max_utterance_s))
+        self.listener = Listener(getattr(state, "recognizer", None),
+                                 EndpointConfig(end_silence_s=state.settings.end_silence_s,
+                                                max_utterance_s=state.settings.max_utterance_s))
+        self.speech_chunks = False  # {"type": "start", "speech": "chunks"}: the answer spoken over the socket
+        self.pace = AudioPace()
+        self._told_too_fast = False
         self._sending = anyio.Lock()  # replies and read errors come from two tasks
 
-    async def send(self, message: dict[str, Any]) -> None:
-        async with self._sending:
+    async def send(self, message: dict[str, Any], audio: bytes | None = None) -> None:
+        async with self._sending:  # an audio chunk's header and its bytes go out together
             await self.socket.send_json(message)
+            if audio is not None:
+                await self.socket.send_bytes(audio)
 
     async def run(self) -> None:
-        utterances, pending = anyio.create_memory_object_stream[Audio | None](self.PENDING_UTTERANCES)
+        utterances, pending = anyio.create_memory_object_stream[SpokenInput | None](self.PENDING_UTTERANCES)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self._answer_each, pending)
             try:
@@ -311,10 +315,17 @@ class _MicrophoneSession:
                 self.departed.set()
                 tasks.cancel_scope.cancel()
 
-    async def _read_frames(self, utterances: ObjectSendStream[Audio | None]) -> None:
+    async def _read_frames(self, utterances: ObjectSendStream[SpokenInput | None]) -> None:
         try:
             while True:
-                message = await self.socket.receive()
+                try:
+                    with anyio.fail_after(self.state.settings.websocket_idle_s):
+                        message = await self.socket.receive()
+                except TimeoutError:
+                    # A silent socket holds a place another customer may need; the page reconnects when tapped.
+                    await self.send({"type": "error", "detail": "很久没有听到您说话，先断开了。要说话时请再点话筒。"})
+                    await self.socket.close(code=1000)
+                    return
                 if message.get("type") == "websocket.disconnect":
                     return
                 if message.get("bytes") is not None:
@@ -322,9 +333,14 @@ class _MicrophoneSession:
                     if len(chunk) > self.MAX_FRAME_BYTES:
                         await self.send({"type": "error", "detail": "音频数据包太大。"})
                         continue
-                    utterance = self.endpointer.feed(from_pcm(chunk, 16000))
-                    if utterance is not None:
-                        await self._queue(utterances, utterance)
+                    if not self.pace.admit(len(chunk) / 32000):  # 16 kHz, 2 bytes a sample
+                        if await self._too_fast():
+                            return
+                        continue
+                    heard = await self.listener.hear(from_pcm(chunk, 16000))
+                    await self._tell(heard)
+                    if heard.utterance is not None:
+                        await self._queue(utterances, heard.utterance)
                     continue
                 control = _control_message(message.get("text"))
                 if control is None:
@@ -332,51 +348,69 @@ class _MicrophoneSession:
                 elif control.get("type") == "start":
                     session_id = control.get("session_id")
                     self.session_id = session_id if isinstance(session_id, str) and session_id else self.session_id
+                    self.speech_chunks = control.get("speech") == "chunks"
                 elif control.get("type") == "stop":
-                    await self._queue(utterances, self.endpointer.flush())
+                    heard = await self.listener.finish()
+                    await self._tell(heard)
+                    await self._queue(utterances, heard.utterance)
         except WebSocketDisconnect:
             return
 
-    async def _queue(self, utterances: ObjectSendStream[Audio | None], utterance: Audio | None) -> None:
+    async def _too_fast(self) -> bool:
+        """Audio beyond the pace: say so once; disconnect a client that keeps pushing. True when closed."""
+        if not self._told_too_fast:
+            self._told_too_fast = True
+            await self.send({"type": "error", "detail": "声音数据发得太快了，请按正常速度说话。"})
+        if self.pace.exhausted:
+            await self.socket.close(code=POLICY_VIOLATION, reason="audio too fast")
+            return True
+        return False
+
+    async def _tell(self, heard: Heard) -> None:
+        """What is heard while the customer speaks: the text so far, where the engine streams."""
+        for event in heard.events:
+            if isinstance(event, Partial):
+                await self.send({"type": "partial", "text": event.text})
+
+    async def _queue(self, utterances: ObjectSendStream[SpokenInput | None], utterance: SpokenInput | None) -> None:
         try:
             utterances.send_nowait(utterance)
         except anyio.WouldBlock:
             await self.send({"type": "busy", "detail": "请稍等，我还在回答您上一句话。",
                              "retry_after": self.state.recognition_gate.retry_after_s()})
 
-    async def _answer_each(self, pending: ObjectReceiveStream[Audio | None]) -> None:
+    async def _answer_each(self, pending: ObjectReceiveStream[SpokenInput | None]) -> None:
         async for utterance in pending:
             try:
                 await self._answer(utterance)
             except WebSocketDisconnect:  # the client left while we answered
                 return
 
-    async def _answer(self, utterance: Audio | None) -> None:
+    async def _answer(self, utterance: SpokenInput | None) -> None:
         started = time.perf_counter()
         if utterance is None:
             await self.send({"type": "error", "detail": "没有听到您说话，请再说一遍。"})
             return
-        recognizer = getattr(self.state, "recognizer", None)
-        if recognizer is None:
-            await self.send({"type": "error", "detail": "语音识别还没有准备好，请先打字提问。"})
-            return
-        try:
-            transcript = await self.state.recognition_gate.run(lambda stop: recognizer.transcribe(utterance, stop),
-                                                                 self.departed)
-        except RecognitionBusy as busy:
-            await self.send({"type": "busy", "detail": SPEECH_BUSY_TEXT, "retry_after": busy.retry_after_s})
-            return
-        except ClientDeparted:
-            return
-        except AudioError as error:
-            await self.send({"type": "error", "detail": str(error)})
-            return
-        self.state.metrics.timing("xiaodian_asr_seconds", transcript.seconds_decode)
-        reply = await run_turn(self.state, self.session_id, transcript.text, Channel.WEB, None,
-                               transcript.confidence, self.client)
-        self.session_id = reply.session_id
-        await self.send({"type": "reply", "transcript": transcript.text,
-                         "reply": reply_json(self.state, reply, Channel.WEB, started)})
+        transcript = ""
+        until = Stage.SPEECH if self.speech_chunks else Stage.REPLY
+        async with aclosing(_pipeline(self.state).run(utterance, session_id=self.session_id, channel=Channel.WEB,
+                                                      client=self.client, until=until,
+                                                      departed=self.departed)) as events:
+            async for event in events:
+                if isinstance(event, Transcribed):
+                    self.state.metrics.timing("xiaodian_asr_seconds", event.transcript.seconds_decode)
+                    transcript = event.transcript.text
+                elif isinstance(event, Replied):
+                    self.session_id = event.reply.session_id
+                    await self.send({"type": "reply", "transcript": transcript,
+                                     "reply": reply_json(self.state, event.reply, Channel.WEB, started)})
+                elif isinstance(event, AudioChunk):
+                    await self.send({"type": "audio_chunk", "index": event.index, "last": event.last,
+                                     "rate": event.audio.rate}, event.audio.wav_bytes())
+                elif isinstance(event, Failed) and event.kind == FailureKind.BUSY:
+                    await self.send({"type": "busy", "detail": event.detail, "retry_after": event.retry_after_s})
+                elif isinstance(event, Failed):
+                    await self.send({"type": "error", "detail": event.detail})
 
 
 def _control_message(text: str | None) -> dict[str, Any] | None:

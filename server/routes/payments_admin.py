@@ -14,7 +14,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from assistant.formatting import yuan
-from server.deps import StaffLogin, render
+from server.login import StaffLogin
+from server.pages import render
 
 router = APIRouter(tags=["客服"])
 PROVIDER_LABELS = {"alipay": "支付宝", "wechatpay": "微信支付", "sandbox": "沙箱（演示）"}

@@ -33,22 +33,12 @@ from sqlalchemy import case, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
+from assistant.accounts import record_audit
 from knowledge_base.db import session
 from knowledge_base.models import SERVICE_TZ, HandoffTicket, utc_now
-from server.auth import record_audit
-from server.deps import (
-    SESSION_COOKIE,
-    DbSession,
-    EngineDep,
-    Login,
-    SettingsDep,
-    StaffLogin,
-    as_utc,
-    csrf_protect,
-    load_login,
-    render,
-    require_staff,
-)
+from server.deps import DbSession, EngineDep, SettingsDep, as_utc
+from server.login import SESSION_COOKIE, Login, StaffLogin, csrf_protect, load_login, require_staff
+from server.pages import render
 
 STATUS_LABELS = {"waiting": "等待接手", "claimed": "处理中", "closed": "已结束"}
 REASON_LABELS = {"asked": "客户要求转人工", "misses": "连续没听懂", "emergency": "紧急情况",

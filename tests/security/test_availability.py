@@ -8,6 +8,7 @@ Retry-After), while typed questions and health checks keep being answered. No ti
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -24,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from assistant.admission import RecognitionGate
-from assistant.settings import Settings
+from knowledge_base.settings import Settings
 from tests.server_fixtures import LiveServer, free_port
 from tests.test_server_customer import serve
 
@@ -37,7 +38,8 @@ def live(tmp_path_factory) -> Iterator[LiveServer]:  # type: ignore[no-untyped-d
     port = free_port()
     settings = Settings(data_dir=tmp_path_factory.mktemp("availability"), speech_enabled=True, demo=True,
                         public_url=f"http://127.0.0.1:{port}", max_concurrent_recognitions=1,
-                        recognition_queue=1, max_websockets=MAX_WEBSOCKETS)
+                        recognition_queue=1, max_websockets=MAX_WEBSOCKETS,
+                        max_websockets_per_client=MAX_WEBSOCKETS)  # the per-address cap: test_socket_abuse.py
     live_server, server, thread = serve(settings, port)
     yield live_server
     server.should_exit = True
@@ -126,6 +128,11 @@ def test_uploads_beyond_the_bounds_get_503_with_retry_after(live: LiveServer) ->
     assert set(statuses) <= {200, 503} and 200 in statuses and 503 in statuses, statuses
     refused = next(response for response in responses if response.status_code == 503)
     assert "请稍等" in refused.json()["detail"] and int(refused.headers["Retry-After"]) > 0
+    # Operators see the same in /metrics (counted since this test process started).
+    metrics = httpx.get(f"{live.url}/metrics").text
+    counted = {outcome: float(re.search(rf'xiaodian_recognitions_total{{outcome="{outcome}"}} (\S+)', metrics)[1])
+               for outcome in ("started", "refused")}
+    assert counted["refused"] >= statuses.count(503) and counted["started"] >= statuses.count(200), counted
 
 
 def test_websocket_connections_are_capped(live: LiveServer) -> None:

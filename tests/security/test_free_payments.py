@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from assistant.settings import Settings
+from knowledge_base.settings import Settings
 from knowledge_base.db import session
 from knowledge_base.models import Bill, Payment
 from tests.provider_keys import key_pair

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from assistant.settings import Settings
+from knowledge_base.settings import Settings
 from knowledge_base.db import session
 from knowledge_base.models import HandoffTicket
 from tests.server_fixtures import (  # noqa: F401  (pytest finds the fixtures by name)

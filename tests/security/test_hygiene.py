@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 from uvicorn.logging import AccessFormatter
 
-from assistant.settings import Settings
+from knowledge_base.settings import Settings
 from knowledge_base.db import session
 from knowledge_base.models import TurnLog, User, utc_now
 from server.app import create_app
@@ -82,6 +82,14 @@ def test_phone_numbers_and_pay_links_are_masked_in_other_log_lines(server_settin
     line = written.getvalue()
     assert "138****5678" in line and "13812345678" not in line
     assert "abcDEF123" not in line and "/pay/<redacted>" in line
+
+
+def test_a_pay_link_inside_a_query_string_is_redacted_too() -> None:
+    """The sandbox cashier's address carries the customer's way back, /pay/<token>/done, URL-encoded."""
+    from assistant.log_redaction import redact
+
+    line = redact('"GET /sandbox-pay/0a1b?return=http%3A%2F%2F127.0.0.1%3A8000%2Fpay%2Fab12.1764.EoFoYA_L-ok%2Fdone HTTP/1.1"')
+    assert "ab12" not in line and "EoFoYA" not in line and "0a1b" not in line
 
 
 # --- Files ------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 from sqlmodel import select
 
 from assistant.kiosk_devices import sign_card_read
-from assistant.settings import Settings
+from knowledge_base.settings import Settings
 from knowledge_base.db import session
 from knowledge_base.models import Account, KioskDevice, ReminderSubscription, SmsMessage
 from tests.server_fixtures import LiveServer, live_server  # noqa: F401

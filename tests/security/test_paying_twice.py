@@ -21,7 +21,7 @@ import pytest
 from sqlmodel import select
 
 from assistant.services import build_services
-from assistant.settings import Settings
+from knowledge_base.settings import Settings
 from knowledge_base.db import session
 from knowledge_base.models import Bill, Payment
 from tests.conftest import TODAY

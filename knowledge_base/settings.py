@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     max_concurrent_recognitions: int = 0  # 0 means one per core
     recognition_queue: int = 4  # waiting recognitions beyond the running ones; more get "请稍等"
     max_websockets: int = 64
+    # One address may not hold every microphone socket (a hall behind one NAT address has a few
+    # kiosks: raise it there, or put the kiosks behind a trusted proxy).
+    max_websockets_per_client: int = 8
+    # A microphone socket that sends nothing for this long is closed (the page reconnects when tapped).
+    websocket_idle_s: float = 60.0
     max_handoffs_per_client_hour: int = 5
     # Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses); empty: none.
     trusted_proxies: str = ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
@@ -15,11 +16,13 @@ from assistant.payments import PaymentService, load_or_create_secret
 from assistant.providers import ConfigurationError, PaymentProvider, build_provider, check_payment_settings
 from knowledge_base.settings import Settings
 from assistant.sms import sms_sender
-from assistant.speech.tts import EspeakPinyinVoice, Speaker
 from assistant.spoken_answers import SpeechRegistry
 from assistant.voice_settings import VoiceSettings
 from knowledge_base.db import make_engine
 from knowledge_base.seed import seed_database
+
+if TYPE_CHECKING:  # the voice (scipy, espeak) is loaded only where speech is made, not for a typed chat
+    from assistant.speech.tts import Speaker
 
 
 @dataclass
@@ -46,6 +49,8 @@ def configured_voice(settings: Settings) -> VoiceSettings:
 
 def make_speaker(settings: Settings) -> Speaker:
     """The voice every channel speaks with (espeak-ng's pinyin voice), its audio cached on disk."""
+    from assistant.speech.tts import EspeakPinyinVoice, Speaker
+
     return Speaker(EspeakPinyinVoice(), settings.speech_cache_dir)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import httpx
 import numpy as np
@@ -58,41 +59,36 @@ def _closed_with(socket: ClientConnection, within_s: float) -> tuple[list[dict],
 
 
 def test_one_address_cannot_hold_every_microphone_socket(live: LiveServer) -> None:
-    held = [_socket(live) for _ in range(PER_CLIENT)]
-    try:
-        for socket in held:
-            socket.send(json.dumps({"type": "start"}))
-        extra = _socket(live)
-        messages, code = _closed_with(extra, 10)
+    with ExitStack() as held:
+        for _ in range(PER_CLIENT):
+            held.enter_context(_socket(live)).send(json.dumps({"type": "start"}))
+        with _socket(live) as extra:
+            messages, code = _closed_with(extra, 10)
         assert code == 1013 and messages and messages[0]["type"] == "busy"
-    finally:
-        for socket in held:
-            socket.close()
-    again = _socket(live)  # places are given back when sockets close
-    again.send(json.dumps({"type": "nonsense"}))
-    assert json.loads(again.recv(timeout=10))["type"] == "error"
-    again.close()
+    with _socket(live) as again:  # places are given back when sockets close
+        again.send(json.dumps({"type": "nonsense"}))
+        assert json.loads(again.recv(timeout=10))["type"] == "error"
 
 
 def test_a_silent_socket_is_closed_after_the_idle_time(live: LiveServer) -> None:
-    socket = _socket(live)
-    socket.send(json.dumps({"type": "start"}))
-    messages, code = _closed_with(socket, IDLE_S * 5)
+    with _socket(live) as socket:
+        socket.send(json.dumps({"type": "start"}))
+        messages, code = _closed_with(socket, IDLE_S * 5)
     assert code == 1000, (code, messages)
     assert any("很久" in message.get("detail", "") for message in messages), messages
 
 
 def test_audio_sent_much_faster_than_real_time_is_refused_and_health_answers(live: LiveServer) -> None:
-    socket = _socket(live)
-    socket.send(json.dumps({"type": "start"}))
     noise = (np.random.default_rng(7).normal(0, 3000, 16000 * 60)).astype("<i2").tobytes()  # a minute of sound
     closed = False
-    try:
-        for start in range(0, len(noise), 6400):  # 200 ms frames, as fast as the socket takes them
-            socket.send(noise[start:start + 6400])
-    except ConnectionClosed:
-        closed = True
-    messages, code = _closed_with(socket, 15)
+    with _socket(live) as socket:
+        socket.send(json.dumps({"type": "start"}))
+        try:
+            for start in range(0, len(noise), 6400):  # 200 ms frames, as fast as the socket takes them
+                socket.send(noise[start:start + 6400])
+        except ConnectionClosed:
+            closed = True
+        messages, code = _closed_with(socket, 15)
     assert closed or code == 1008, (code, messages)
     assert any("太快" in message.get("detail", "") for message in messages), messages
     assert httpx.get(f"{live.url}/healthz", timeout=5).status_code == 200

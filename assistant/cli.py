@@ -6,11 +6,17 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from knowledge_base.settings import get_settings
+
+if TYPE_CHECKING:  # each command imports what it uses, so that none waits for another's modules
+    from assistant.conversation import ConversationReply, ConversationService
+    from assistant.dialogue import Channel
+    from assistant.events import Event
+    from assistant.pipeline import SpokenInput, TurnRunner, TypedInput, VoicePipeline
 
 app = typer.Typer(help="小电：供电服务语音助手", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
@@ -119,7 +125,6 @@ def ask(
 
 def _ask_aloud(audio: Path, account: Optional[str], target: Path, engine: Optional[str], as_json: bool) -> None:
     """One recorded turn through ``assistant.pipeline``; ``account`` is named (as if said), not verified."""
-    import anyio
     import numpy as np
 
     from assistant.admission import RecognitionGate
@@ -140,18 +145,8 @@ def _ask_aloud(audio: Path, account: Optional[str], target: Path, engine: Option
         _fail(f"{audio}: {error}")
     conversations = services.conversations
     session_id = conversations.start(Channel.CLI, account, client="cli").id
-
-    async def turn(session_id: str | None, text: str, channel: Channel, asr_confidence: float | None,
-                   client: str):  # type: ignore[no-untyped-def]
-        return conversations.handle(session_id, text, channel, None, asr_confidence, client)
-
-    pipeline = VoicePipeline(turn, RecognitionGate(1, 0), recognizer, _speaker())
-
-    async def run():  # type: ignore[no-untyped-def]
-        return [event async for event in pipeline.run(SpokenInput(recording), session_id=session_id,
-                                                       channel=Channel.CLI, client="cli")]
-
-    events = anyio.run(run)
+    pipeline = VoicePipeline(_conversation_turns(conversations), RecognitionGate(1, 0), recognizer, _speaker())
+    events = _run_pipeline(pipeline, SpokenInput(recording), session_id=session_id, channel=Channel.CLI)
     failed = next((event for event in events if isinstance(event, Failed)), None)
     if failed is not None:
         _fail(f"{audio}: {failed.detail}")
@@ -169,6 +164,27 @@ def _ask_aloud(audio: Path, account: Optional[str], target: Path, engine: Option
     typer.echo(f"意图：{reply.intent}（置信度 {reply.confidence:.2f}，{reply.decision}）")
     typer.echo(f"回答：{reply.text}")
     typer.echo(f"语音：{target}")
+
+
+def _conversation_turns(conversations: ConversationService) -> TurnRunner:
+    """The pipeline's turns on the command line: ``ConversationService.handle`` right here (one customer,
+    nothing else to serve meanwhile, so no worker thread)."""
+
+    async def turn(session_id: str | None, text: str, channel: Channel, asr_confidence: float | None,
+                   client: str) -> ConversationReply:
+        return conversations.handle(session_id, text, channel, None, asr_confidence, client)
+
+    return turn
+
+
+def _run_pipeline(pipeline: VoicePipeline, source: SpokenInput | TypedInput, **options: Any) -> list[Event]:
+    """Every event of one turn through the voice pipeline (``VoicePipeline.run``'s options), for a command."""
+    import asyncio
+
+    async def run() -> list[Event]:
+        return [event async for event in pipeline.run(source, client="cli", **options)]
+
+    return asyncio.run(run())
 
 
 def _voice_settings():  # type: ignore[no-untyped-def]
@@ -316,10 +332,14 @@ def chat(
     The terminal runs on the server, whose operator has the database anyway, so ``--account``
     stands for a card read at a kiosk: that account, verified. ``--named`` only names the
     account, as saying the 户号 would; ``--caller-phone`` verifies as the phone line does.
+    Each line goes through the voice pipeline as typed text, up to the reply (no voice).
     """
+    from assistant.events import Replied
+    from assistant.pipeline import Stage, TypedInput, VoicePipeline
     from assistant.services import build_services
 
     conversations = build_services(get_settings(), provider_required=False).conversations
+    pipeline = VoicePipeline(_conversation_turns(conversations))
     if caller_phone and channel == "cli":
         channel = "phone"  # a caller number only exists on the phone line
     state = conversations.start(channel, named, caller_phone, client="cli")
@@ -331,7 +351,9 @@ def chat(
         text = line.strip()
         if not text:
             continue
-        reply = conversations.handle(state.id, text)
+        events = _run_pipeline(pipeline, TypedInput(text), session_id=state.id, channel=state.channel,
+                               until=Stage.REPLY)
+        reply = next(event.reply for event in events if isinstance(event, Replied))
         if as_json:
             typer.echo(json.dumps(reply.as_json(), ensure_ascii=False))
         else:

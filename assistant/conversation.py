@@ -20,6 +20,7 @@ from datetime import date, datetime
 from typing import Any, Callable
 
 from sqlalchemy import insert
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, func, select
 
 from assistant import identity
@@ -226,14 +227,13 @@ class ConversationService:
             return nullcontext()
         return self._locks[zlib.crc32(session_id.encode()) % _LOCK_STRIPES]
 
-    def _load_or_new(self, session_id: str | None, channel: Channel | str, account: str | None,
-                     client: str) -> tuple[StoredSession, KnowledgeWorld]:
+    def _load_or_new(self, connection: Connection, session_id: str | None, channel: Channel | str,
+                     account: str | None, client: str) -> tuple[StoredSession, KnowledgeWorld]:
         """The stored session, or a new one (not saved yet) when the id is missing or unknown, and the
         turn's view of the knowledge, brought up to date first: an admin's save through another
-        worker is answered from this turn on. Both reads share one pooled connection."""
-        with self.knowledge.engine.connect() as connection:
-            self.knowledge.refresh(connection)
-            stored = self.sessions.load(connection, session_id) if session_id else None
+        worker is answered from this turn on. Both come from one statement."""
+        version, stored = self.sessions.load_with_knowledge_version(connection, session_id)
+        self.knowledge.refresh(version)
         world = self._world()
         return stored or StoredSession(self._new_state(channel, account, None, world, client), 0), world
 
@@ -241,7 +241,8 @@ class ConversationService:
         """A card read whose kiosk signature the caller has checked: that account, verified. Returns the session id."""
         for _ in range(TURN_ATTEMPTS):
             with self._lock(session_id):
-                stored, world = self._load_or_new(session_id, channel, None, client)
+                with self.knowledge.engine.connect() as connection:
+                    stored, world = self._load_or_new(connection, session_id, channel, None, client)
                 state = stored.state
                 if world.account_exists(account):
                     accounts = state.accounts if account in state.accounts else state.accounts + (account,)
@@ -266,17 +267,20 @@ class ConversationService:
         """One customer turn: understand, decide, act, log. Unknown session ids start a new session."""
         started = time.perf_counter()
         for _ in range(TURN_ATTEMPTS):
-            with self._lock(session_id):
+            # The whole turn on one pooled connection, one transaction: on PostgreSQL one checkout
+            # (and its ping) and no second BEGIN. SQLite's driver begins only at the first write,
+            # so its write lock is still taken late (see ``_carry_out``).
+            with self._lock(session_id), self.knowledge.engine.connect() as connection:
                 # A new session's first turn uses the same view: the account checked at the
                 # start is not read again for the answer.
-                stored, world = self._load_or_new(session_id, channel, account, client)
+                stored, world = self._load_or_new(connection, session_id, channel, account, client)
                 match = self.knowledge.matcher.match(text)
                 understanding = Understanding(match, extract_slots(match.normalized, world.today), asr_confidence)
                 outcome = self.policy.step(stored.state, understanding, world)
                 reply = self._reply(outcome.state, outcome.reply, match.confidence)
                 try:
-                    return self._carry_out(stored, outcome.state, outcome.effects, reply, understanding, world,
-                                           started)
+                    return self._carry_out(connection, stored, outcome.state, outcome.effects, reply, understanding,
+                                           world, started)
                 except SessionConflict:
                     continue  # another worker answered this session meanwhile: answer on its state
         raise SessionConflict(session_id or "")
@@ -287,16 +291,49 @@ class ConversationService:
         return ConversationReply(state.id, reply.text, reply.spoken, reply.intent, reply.decision, round(confidence, 4),
                                  reply.voice.rate, reply.voice.volume, choices, end=reply.end)
 
-    def _carry_out(self, stored: StoredSession, state: SessionState, effects: tuple[Effect, ...],
-                   reply: ConversationReply, understanding: Understanding, world: KnowledgeWorld,
-                   started: float) -> ConversationReply:
+    def _carry_out(self, connection: Connection, stored: StoredSession, state: SessionState,
+                   effects: tuple[Effect, ...], reply: ConversationReply, understanding: Understanding,
+                   world: KnowledgeWorld, started: float) -> ConversationReply:
         """Do what the policy asked, log the turn and save the session, in one transaction.
 
-        Raises ``SessionConflict`` (nothing committed) when another worker saved the session first."""
+        ``connection`` is the turn's, which read the session. Raises ``SessionConflict`` (nothing
+        committed) when another worker saved the session first."""
         links = [e for e in effects if isinstance(e, IssuePaymentLink)]
         for effect in links:  # made first: the provider-facing service commits its own link row
             reply = self._issue_link(state, effect, reply)
-        with self._write_turn, session(self.knowledge.engine) as db:
+        with self._write_turn:
+            try:
+                reply = self._write(connection, stored, state, effects, reply, understanding, world, started)
+                connection.commit()
+            except BaseException:
+                connection.rollback()  # before the next writer goes: SQLite's write lock is held until then
+                raise
+        return reply
+
+    def _write(self, connection: Connection, stored: StoredSession, state: SessionState, effects: tuple[Effect, ...],
+               reply: ConversationReply, understanding: Understanding, world: KnowledgeWorld,
+               started: float) -> ConversationReply:
+        """The turn's writes: effects, turn log, session (compare-and-set); the caller commits."""
+        if effects:  # most turns have none: they skip the ORM's unit of work altogether
+            reply = self._carry_out_effects(connection, state, effects, reply, world)
+        match = understanding.match
+        # Every turn writes this row: a plain INSERT in the same transaction (the ORM's unit
+        # of work for one new object cost more than twice as much). Quality review needs what
+        # was asked and answered, not the phone numbers in it: those are masked.
+        connection.execute(insert(TurnLog.__table__), dict(  # type: ignore[attr-defined]
+            session_id=state.id, at=world.now, channel=state.channel.value, account_number=state.account,
+            input_text=mask_phones_in(match.text[:2000]), asr_confidence=understanding.asr_confidence,
+            normalized=mask_phones_in(match.normalized), intent=match.intent, confidence=match.confidence,
+            decision=str(match.decision), slots=mask_phones_deep(understanding.slots.as_json()),
+            reply=mask_phones_in(reply.text), latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        ))
+        self.sessions.save(connection, stored, state)
+        return reply
+
+    def _carry_out_effects(self, connection: Connection, state: SessionState, effects: tuple[Effect, ...],
+                           reply: ConversationReply, world: KnowledgeWorld) -> ConversationReply:
+        """The policy's effects, written in the turn's transaction (``connection``), which commits them."""
+        with Session(bind=connection, expire_on_commit=False) as db:
             for effect in effects:
                 if isinstance(effect, OpenHandoff):
                     handed = self.handoffs.hand_off(db, state, effect, world.now)
@@ -324,19 +361,7 @@ class ConversationService:
                     identity.record_lookup(db, state.client, state.id, effect.account, world.now)
                 elif isinstance(effect, RecordRating):
                     db.add(SatisfactionRating(session_id=state.id, score=effect.score, at=world.now))
-            match = understanding.match
-            # Every turn writes this row: a plain INSERT in the same transaction (the ORM's unit
-            # of work for one new object cost more than twice as much). Quality review needs what
-            # was asked and answered, not the phone numbers in it: those are masked.
-            db.connection().execute(insert(TurnLog.__table__), dict(  # type: ignore[attr-defined]
-                session_id=state.id, at=world.now, channel=state.channel.value, account_number=state.account,
-                input_text=mask_phones_in(match.text[:2000]), asr_confidence=understanding.asr_confidence,
-                normalized=mask_phones_in(match.normalized), intent=match.intent, confidence=match.confidence,
-                decision=str(match.decision), slots=mask_phones_deep(understanding.slots.as_json()),
-                reply=mask_phones_in(reply.text), latency_ms=round((time.perf_counter() - started) * 1000, 2),
-            ))
-            self.sessions.save(db.connection(), stored, state)
-            db.commit()
+            db.flush()
         return reply
 
     def _change_phone(self, db: Session, effect: UpdatePhone) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from assistant.conversation import ConversationReply, HandoffInfo
-from assistant.speech.audio import Audio
-from assistant.speech.recognizer import Transcript
+
+if TYPE_CHECKING:  # names only: a typed turn's events need no speech modules loaded (see assistant.pipeline)
+    from assistant.speech.audio import Audio
+    from assistant.speech.recognizer import Transcript
 
 
 @dataclass(frozen=True, slots=True)

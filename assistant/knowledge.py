@@ -4,7 +4,7 @@ Edge module: it reads the database. Everything it hands on (matcher,
 answers, facts) is pure and immutable, so a reload simply swaps the
 snapshot and turns in flight keep the one they started with. The knowledge
 base's version in the database says when another worker's edit made this
-copy stale (``refresh``, once per turn).
+copy stale (``refresh``, once per turn, with the version read alongside the session).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from assistant.answers import Answer, CustomerFacts, compose
 from intents import IntentMatcher, MatchResult, Slots, extract_slots
@@ -50,9 +50,10 @@ class Knowledge:
         with self._lock:
             self._snapshot, self._matcher, self._version = snapshot, matcher, version
 
-    def refresh(self, connection: Connection) -> None:
-        """Reload when the knowledge base changed since the last load (one primary-key read otherwise)."""
-        if knowledge_version(connection) != self._version:
+    def refresh(self, version: int) -> None:
+        """Reload when the knowledge base's ``version`` (read by the caller, with the turn's session)
+        moved since the last load."""
+        if version != self._version:
             self.reload()
 
     @property

@@ -27,15 +27,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import anyio
-import anyio.to_thread
 import numpy as np
 
-from assistant.admission import ClientDeparted, RecognitionBusy, RecognitionGate
 from assistant.conversation import ConversationReply
 from assistant.dialogue import Channel
 from assistant.events import (
@@ -51,11 +48,16 @@ from assistant.events import (
     Transcribed,
 )
 from assistant.knowledge import Knowledge
-from assistant.speech.audio import Audio, AudioError
-from assistant.speech.recognizer import Recognizer, RecognizerStream, Transcript
-from assistant.speech.tts import Speaker
-from assistant.speech.vad import EndpointConfig, Endpointer
 from assistant.voice_settings import VoiceSettings
+
+# What only speech needs (scipy's resampling, cn2an, the voice, anyio's worker threads) is loaded
+# where speech is heard or made, not here: it took 0.7 s of every typed ``xiaodian chat``'s start.
+if TYPE_CHECKING:
+    from assistant.admission import RecognitionGate
+    from assistant.speech.audio import Audio
+    from assistant.speech.recognizer import Recognizer, RecognizerStream, Transcript
+    from assistant.speech.tts import Speaker
+    from assistant.speech.vad import EndpointConfig
 
 # What a customer hears when speech cannot be taken now (elderly listeners: calm, one step).
 SPEECH_BUSY_TEXT = "请稍等，现在说话的人比较多。请您过一会儿再说一遍，或者先打字提问。"
@@ -100,9 +102,11 @@ def speech_vocabulary(knowledge: Knowledge) -> list[str]:
 
 @dataclass
 class VoicePipeline:
+    """Without ``gate`` and ``recognizer`` it takes typed text only; without ``speaker`` it speaks nothing."""
+
     run_turn: TurnRunner
-    gate: RecognitionGate
-    recognizer: Recognizer | None
+    gate: RecognitionGate | None = None
+    recognizer: Recognizer | None = None
     speaker: Speaker | None = None
 
     async def run(self, source: SpokenInput | TypedInput, *, session_id: str | None = None,
@@ -132,8 +136,11 @@ class VoicePipeline:
         yield Done()
 
     async def _recognize(self, source: SpokenInput, departed: threading.Event) -> Transcript | Failed | None:
-        recognizer = self.recognizer
-        if recognizer is None:
+        from assistant.admission import ClientDeparted, RecognitionBusy
+        from assistant.speech.audio import AudioError
+
+        recognizer, gate = self.recognizer, self.gate
+        if recognizer is None or gate is None:
             return Failed(FailureKind.NOT_READY, NOT_READY_TEXT)
         stream = source.stream
 
@@ -141,7 +148,7 @@ class VoicePipeline:
             return stream.finish() if stream is not None else recognizer.transcribe(source.audio, stop)
 
         try:
-            return await self.gate.run(decode, departed)
+            return await gate.run(decode, departed)
         except RecognitionBusy as busy:
             return Failed(FailureKind.BUSY, SPEECH_BUSY_TEXT, busy.retry_after_s)
         except ClientDeparted:
@@ -150,6 +157,10 @@ class VoicePipeline:
             return Failed(FailureKind.AUDIO, str(error))
 
     async def _speak(self, reply: ConversationReply, channel: Channel) -> AsyncIterator[Event]:
+        import anyio.to_thread
+
+        from assistant.speech.audio import AudioError
+
         if self.speaker is None:
             yield Failed(FailureKind.VOICE, "现在不能朗读，请看屏幕上的文字。")
             return
@@ -188,11 +199,13 @@ class Listener:
     """
 
     recognizer: Recognizer | None
-    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    endpoint: EndpointConfig
     rate: int = SPEAKER_RATE
     PARTIAL_EVERY_S = 0.25  # Vosk's own example block size
 
     def __post_init__(self) -> None:
+        from assistant.speech.vad import Endpointer
+
         self.endpointer = Endpointer(self.rate, self.endpoint)
         self._streaming = bool(self.recognizer is not None and self.recognizer.partials)
         self._stream: RecognizerStream | None = None
@@ -211,6 +224,8 @@ class Listener:
         return await self._after(None, self.endpointer.flush())
 
     async def _after(self, chunk: Audio | None, utterance: Audio | None) -> Heard:
+        import anyio.to_thread
+
         events: list[Event] = []
         if not self._announced and (self.endpointer.in_speech or utterance is not None):
             events.append(Listening())
@@ -233,6 +248,8 @@ class Listener:
         return Heard(tuple(events), heard)
 
     def _feed_stream(self) -> str:
+        from assistant.speech.audio import Audio
+
         if self._stream is None:
             assert self.recognizer is not None
             self._stream = self.recognizer.stream()

@@ -254,6 +254,9 @@ class Level:
     database_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
     machine_busy: float = 0.0  # fraction of all cores
+    # Cores used by each uvicorn process: with --workers N the kernel hands a worker the keep-alive
+    # connections it happens to accept, and at 10 clients one worker often holds 9 or all 10 of them.
+    worker_cores: list[float] = field(default_factory=list)
 
     @property
     def turns_per_s(self) -> float:
@@ -332,6 +335,8 @@ async def run_level(database: str, workers: int, port: int, clients: int, warmup
         server1, client1, (busy1, total1) = _cpu_by_pid(server_pids), time.process_time(), _machine_busy()
         database1 = _cpu_by_pid(_database_pids(database_url))
         level.server_cpu_s = sum(cpu - server0.get(pid, 0.0) for pid, cpu in server1.items())
+        level.worker_cores = sorted(((cpu - server0.get(pid, 0.0)) / duration_s for pid, cpu in server1.items()),
+                                    reverse=True)[:level.workers]
         level.client_cpu_s = client1 - client0
         level.database_cpu_s = sum(cpu - database0.get(pid, 0.0) for pid, cpu in database1.items())
         level.machine_busy = (busy1 - busy0) / max(1, total1 - total0)
@@ -360,7 +365,8 @@ def database_url(name: str, stack: ExitStack) -> str:
 def print_table(levels: list[Level]) -> None:
     cores = os.cpu_count() or 1
     header = (f"{'database':<10} {'workers':>7} {'clients':>7} {'turns/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
-              f"{'CPU ms/turn: server':>19} {'db':>5} {'client':>6} {'other cores':>11} {'machine busy':>12}")
+              f"{'CPU ms/turn: server':>19} {'db':>5} {'client':>6} {'other cores':>11} {'machine busy':>12} "
+              f"{'worker cores':>12}")
     print(header)
     print("-" * len(header))
     for level in levels:
@@ -370,11 +376,13 @@ def print_table(levels: list[Level]) -> None:
         print(f"{level.database:<10} {level.workers:>7} {level.clients:>7} {level.turns_per_s:>8.0f} {level.percentile(0.5):>7.1f} "
               f"{level.percentile(0.99):>7.1f} {level.errors:>6} {level.server_cpu_s * 1000 / turns:>19.2f} "
               f"{level.database_cpu_s * 1000 / turns:>5.2f} {level.client_cpu_s * 1000 / turns:>6.2f} "
-              f"{max(0.0, other):>11.2f} {level.machine_busy:>11.0%}")
+              f"{max(0.0, other):>11.2f} {level.machine_busy:>11.0%} "
+              f"{' '.join(f'{cores_used:.2f}' for cores_used in level.worker_cores):>12}")
     print("CPU ms/turn: CPU time per measured turn of the uvicorn processes, the PostgreSQL server and this load "
           "generator.\nThe load generator does the same work in every run: when its CPU per turn is high, the whole "
           "(shared,\nvirtual) machine was slow at the time; on this one it drifts by up to 2.5 times (0.2 to 0.5 ms).\n"
-          "other cores: CPU used meanwhile by anything else on the machine, in cores.")
+          "other cores: CPU used meanwhile by anything else on the machine, in cores.\n"
+          "worker cores: cores used by each uvicorn process, busiest first (one process: ~1.0 at most, the GIL).")
 
 
 def main() -> None:

@@ -75,6 +75,21 @@ def test_chat_json_lines(cli_env: dict[str, str]) -> None:
     assert records[1]["decision"] == "confirm" and "128.50元" in records[1]["text"]
     assert records[2]["pay_url"].startswith("http://127.0.0.1:8000/pay/")
 
+
+def test_a_typed_chat_starts_without_loading_speech(cli_env: dict[str, str]) -> None:
+    # Recognition and the voice (scipy's resampling, cn2an) took 0.7 s of every typed chat's start;
+    # a typed line goes through the voice pipeline without them.
+    probe = ("import sys\n"
+             "from assistant.cli import app\n"
+             "app(['chat', '--json'], standalone_mode=False)\n"
+             "print(sorted(m for m in sys.modules if m == 'scipy.signal' or m.startswith('assistant.speech')))\n")
+    result = subprocess.run([sys.executable, "-c", probe], input="我要交电费\n3201000001\n", env=cli_env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    *replies, loaded = result.stdout.splitlines()
+    assert "128.50元" in json.loads(replies[1])["text"]  # the second line was read in the first one's context
+    assert loaded == "[]"
+
 FIXTURES = Path(__file__).parent / "fixtures" / "audio"
 
 

@@ -7,6 +7,7 @@ real SQLite files and a real server over HTTP and WebSockets.
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import threading
@@ -284,3 +285,58 @@ def test_ask_audio_goes_through_the_dialogue(tmp_path: Path) -> None:
     # 我想交电费 with no account: the dialogue asks for the 户号 (a bare FAQ answer would not).
     assert record["intent"] == "pay_bill" and "户号" in record["answer"] and record["session_id"]
     assert record["voice"]["rate"] == 150 and out.stat().st_size > 10_000
+
+
+# --- every front end goes through the pipeline ------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+FRONT_ENDS = ("server", "kiosk", "assistant/cli.py")
+# The turn runners front ends hand to their VoicePipeline: the only code of theirs that may run a
+# conversation turn (``ConversationService.handle``) itself.
+TURN_RUNNERS = {"server/routes/customer.py": "run_turn", "assistant/cli.py": "_conversation_turns"}
+
+
+def turns_outside_the_pipeline(root: Path = REPO) -> list[str]:
+    """Where front-end code reaches ``.handle`` other than in a turn runner, or uses a turn runner
+    other than in a function that builds a ``VoicePipeline`` with it."""
+    paths = [path for part in FRONT_ENDS for path in
+             (sorted((root / part).rglob("*.py")) if (root / part).is_dir() else [root / part]) if path.exists()]
+    found = []
+    for path in paths:
+        where = path.relative_to(root).as_posix()
+        for top in ast.parse(path.read_text(encoding="utf-8"), filename=str(path)).body:
+            name = getattr(top, "name", "<module>")
+            nodes = list(ast.walk(top))
+            builds_a_pipeline = any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                                    and node.func.id == "VoicePipeline" for node in nodes)
+            for node in nodes:
+                if isinstance(node, ast.Attribute) and node.attr == "handle" and TURN_RUNNERS.get(where) != name:
+                    found.append(f"{where}:{node.lineno} {name} reaches .handle")
+                elif (isinstance(node, ast.Name) and node.id in TURN_RUNNERS.values() and not builds_a_pipeline
+                      and node.id != name):
+                    found.append(f"{where}:{node.lineno} {name} runs {node.id}")
+    return found
+
+
+def test_every_front_end_runs_its_turns_through_the_pipeline() -> None:
+    assert turns_outside_the_pipeline() == []
+
+
+def test_the_check_sees_turns_run_beside_the_pipeline(tmp_path: Path) -> None:
+    (tmp_path / "server" / "routes").mkdir(parents=True)
+    (tmp_path / "server" / "routes" / "customer.py").write_text(
+        "async def run_turn(state, text):\n    return state.services.conversations.handle(None, text)\n"
+        "def _pipeline(state):\n    return VoicePipeline(lambda *a: run_turn(state, *a))\n"
+        "async def converse(state, text):\n    return await run_turn(state, text)\n", encoding="utf-8")
+    (tmp_path / "server" / "phone.py").write_text(
+        "def answer(services, text):\n    return anyio.to_thread.run_sync(services.conversations.handle, None, text)\n",
+        encoding="utf-8")
+    assert turns_outside_the_pipeline(tmp_path) == ["server/phone.py:2 answer reaches .handle",
+                                                    "server/routes/customer.py:6 converse runs run_turn"]
+
+
+def test_a_pipeline_without_recogniser_takes_typed_text_only(pipeline: VoicePipeline) -> None:
+    typed_only = VoicePipeline(pipeline.run_turn)
+    assert [type(e) for e in run(typed_only, TypedInput("营业厅几点开门"), Stage.REPLY)] == [Replied, Done]
+    events = run(typed_only, SpokenInput(read_wav(AUDIO / "a01.wav")), Stage.REPLY)
+    assert [type(e) for e in events] == [Failed, Done] and events[0].kind == FailureKind.NOT_READY  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from assistant.dialogue import Channel
 from assistant.kiosk_devices import CardRead, CardVerifier
 from assistant.spoken_answers import SpokenAnswer
 from assistant.events import AudioChunk, Event, Failed, FailureKind, Partial, Replied, Transcribed
-from assistant.pipeline import Heard, Listener, SpokenInput, Stage, VoicePipeline
+from assistant.pipeline import Heard, Listener, SpokenInput, Stage, TypedInput, VoicePipeline
 from assistant.speech.audio import AudioError, from_pcm, read_wav
 from assistant.speech.vad import EndpointConfig
 from assistant.voice_settings import VoiceSettings
@@ -153,7 +153,9 @@ async def converse(body: ConverseRequest, request: Request) -> dict[str, Any]:
                                                  body.channel, card.account, client)
         else:
             logger.warning("card read refused: device=%r", body.card.device)
-    reply = await run_turn(state, session_id, body.text, body.channel, client=client)
+    events = [event async for event in _pipeline(state).run(TypedInput(body.text), session_id=session_id,
+                                                            channel=body.channel, client=client, until=Stage.REPLY)]
+    reply = next(event.reply for event in events if isinstance(event, Replied))
     return reply_json(state, reply, body.channel, started)
 
 

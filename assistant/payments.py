@@ -310,6 +310,13 @@ class PaymentService:
         self._key = link_key
         self._now = now
 
+    @property
+    def _provider(self) -> PaymentProvider:
+        """The provider, where money is taken; a links-only service (the terminal) has none."""
+        if self.provider is None:
+            raise RuntimeError("no payment provider here: only the service, with a provider configured, takes money")
+        return self.provider
+
     # -- issuing
 
     def create_link(self, account_number: str, channel: str = "kiosk", session_id: str | None = None) -> IssuedLink:
@@ -401,13 +408,13 @@ class PaymentService:
         """Where the customer pays this link at the provider; a double click gets the same order, never a second."""
         _, link, account, bills = self._payable(token)
         months = "、".join(self._month_labels([bill.month for bill in bills], self._now()))
-        checkout = self.provider.create_order(OrderRequest(
+        checkout = self._provider.create_order(OrderRequest(
             link_id=link.id, amount_fen=link.amount_fen, subject=f"电费 户号{account.number} {months}",
             expires_at=link.expires_at if link.expires_at.tzinfo else link.expires_at.replace(tzinfo=timezone.utc),
             return_url=f"{self.base_url}/pay/{token}/done", client_ip=client_ip))
         with session(self.engine) as db:
             db.exec(update(PaymentLink).where(col(PaymentLink.id) == link.id, col(PaymentLink.status) == "open")
-                    .values(status="paying", paying_at=self._now(), provider=self.provider.name))
+                    .values(status="paying", paying_at=self._now(), provider=self._provider.name))
             db.commit()
         return checkout
 
@@ -440,9 +447,9 @@ class PaymentService:
         """Record a provider's payment notification exactly once (a form may be passed for form providers)."""
         raw = notification if isinstance(notification, RawNotification) else RawNotification.form(notification)
         try:
-            trade = self.provider.parse_notification(raw)
+            trade = self._provider.parse_notification(raw)
         except InvalidNotification as problem:
-            logger.warning("payment notification refused", extra={"provider": self.provider.name,
+            logger.warning("payment notification refused", extra={"provider": self._provider.name,
                                                                    "why": str(problem)})
             return NotificationResult.refused("bad signature")
         return self.record(trade)
@@ -477,7 +484,7 @@ class PaymentService:
             refund_reason = _refund_reason(link, bills)
             paid_at = trade.paid_at or self._now()
             try:
-                db.add(Payment(link_id=link.id, provider=self.provider.name,
+                db.add(Payment(link_id=link.id, provider=self._provider.name,
                                provider_transaction_id=trade.transaction_id, amount_fen=trade.amount_fen,
                                paid_at=paid_at, notification=trade.record,
                                status="refund_needed" if refund_reason else "recorded",
@@ -527,7 +534,7 @@ class PaymentService:
         unavailable = 0
         for link in {link.id: link for link in candidates + expired}.values():
             try:
-                trade = self.provider.query(link.id) if link.paying_at is not None else None
+                trade = self._provider.query(link.id) if link.paying_at is not None else None
             except ProviderUnavailable:
                 unavailable += 1
                 continue

@@ -126,10 +126,6 @@ class Settings(BaseSettings):
         return frozenset(part.strip() for part in self.trusted_proxies.split(",") if part.strip())
 
     @property
-    def models_dir(self) -> Path:
-        return self.data_dir / "models"
-
-    @property
     def speech_cache_dir(self) -> Path:
         return self.data_dir / "speech-cache"
 

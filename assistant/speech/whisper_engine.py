@@ -59,14 +59,6 @@ def _package_data(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def assemble_whisper_base(data_dir: Path, part_dirs: tuple[Path, Path] | None = None) -> Path:
     """Join the two halves into ``data_dir/models/whisper-base`` once; verify; return the folder.
 

@@ -301,12 +301,11 @@ def models_prepare() -> None:
 @intents_app.command("match")
 def intents_match(as_json: bool = typer.Option(False, "--json", help="每行输出一个 JSON 对象")) -> None:
     """Match one utterance per line of standard input; one result line each."""
-    from datetime import date
-
     from intents import extract_slots
+    from knowledge_base.models import service_today
 
     matcher = _knowledge().matcher
-    today = date.today()
+    today = service_today()
     for line in sys.stdin:
         text = line.rstrip("\r\n")
         match = matcher.match(text)
@@ -485,16 +484,17 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="监听地址（0.0.0.0 让局域网里的其他电脑也能访问）"),
     port: int = typer.Option(8000, "--port", help="端口"),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="工作进程数（每个 CPU 核一个左右）"),
+    log_level: str = typer.Option("info", "--log-level", help="日志级别：debug、info、warning、error"),
+    access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="是否逐条记录访问日志"),
 ) -> None:
     """Start the web service: kiosk page at /, admin at /admin, staff at /staff."""
     import shutil
 
-    import uvicorn
-
+    from assistant.log_redaction import uvicorn_log_config
     from assistant.providers import check_payment_settings
+    from assistant.worker_processes import PortInUse, ServeOptions, serve_workers
     from knowledge_base.db import make_engine
     from knowledge_base.seed import seed_database
-    from assistant.log_redaction import uvicorn_log_config
 
     settings = get_settings()
     check_payment_settings(settings)  # a refused setting stops here, before anything is touched
@@ -510,12 +510,20 @@ def serve(
     seed_database(engine)
     engine.dispose()
     typer.echo(f"小电服务启动中：http://{host}:{port}/  （{workers} 个工作进程；管理 /admin，客服 /staff，按 Ctrl+C 停止）")
-    # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 and
-    # rewrite the client address before the app sees it; the app honours it only from
-    # XIAODIAN_TRUSTED_PROXIES (server.deps.client_address). The log config redacts pay tokens.
-    uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
-                timeout_graceful_shutdown=settings.shutdown_grace_s, log_level="info",
-                proxy_headers=False, log_config=uvicorn_log_config())
+    # The log config redacts pay tokens.
+    options = ServeOptions("server.app:create_app", host, port, log_level, access_log,
+                           settings.shutdown_grace_s, uvicorn_log_config())
+    if workers == 1:
+        import uvicorn
+
+        uvicorn.Server(options.uvicorn_config()).run()
+        return
+    try:
+        code = serve_workers(options, workers)
+    except PortInUse as error:
+        typer.echo(f"无法启动：{error}。请换一个端口（--port），或先停掉占用它的程序。", err=True)
+        raise typer.Exit(code=1)
+    raise typer.Exit(code=code)
 
 
 @payments_app.command("reconcile")

@@ -280,7 +280,7 @@ def main() -> None:
         # Every client here connects from 127.0.0.1, standing for many kiosks and browsers: the
         # per-address socket cap (tests/security/test_socket_abuse.py) is lifted for them.
         environment = {"XIAODIAN_SPEECH_ENABLED": "true", "XIAODIAN_MAX_WEBSOCKETS_PER_CLIENT": "1000"}
-        with running_server("", Path(folder), [], environment) as server:
+        with running_server("", Path(folder), environment) as server:
             pid = server.process.pid
             asyncio.run(warm_up(server.port, questions))
             rounds = []

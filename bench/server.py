@@ -5,9 +5,9 @@ with one worker process and with several.
                                      [--databases sqlite,postgres]
 
 For each database and worker count the service is started for real, in its own processes
-(``uvicorn --factory server.app:create_app --workers N`` on 127.0.0.1, a fresh data
-folder, speech off, log level warning, no access log; set up as ``xiaodian serve --workers N``
-does it: migrations and seed once before the workers start, a fresh metrics folder), and driven from this
+(``xiaodian serve --workers N --log-level warning --no-access-log`` on 127.0.0.1, a fresh data
+folder, speech off: migrations and seed once before the workers start, a fresh metrics folder,
+each worker accepting on its own SO_REUSEPORT socket), and driven from this
 process by N concurrent clients over keep-alive HTTP/1.1 connections, each
 running short scripted conversations again and again: a question without an
 account, a question with a card-read account (``3201000001``) followed by
@@ -143,7 +143,7 @@ class Server:
 
 
 @contextmanager
-def running_server(database_url: str, data_dir: Path, uvicorn_args: list[str],
+def running_server(database_url: str, data_dir: Path,
                    settings: dict[str, str] | None = None, workers: int = 1) -> Iterator[Server]:
     """The service in its own process(es); yields once /readyz says 200, stops it gracefully after.
 
@@ -155,12 +155,8 @@ def running_server(database_url: str, data_dir: Path, uvicorn_args: list[str],
     env = {**os.environ, "XIAODIAN_DATA_DIR": str(data_dir), "XIAODIAN_SPEECH_ENABLED": "false",
            "XIAODIAN_DATABASE_URL": database_url, "XIAODIAN_DEMO": "true",
            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), **(settings or {})}
-    # As `xiaodian serve` does: the database is migrated and seeded once, before the workers start.
-    subprocess.run([sys.executable, "-m", "assistant.cli", "db", "init"], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
-    command = [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app", "--host", HOST,
-               "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers),
-               *uvicorn_args]
+    command = [sys.executable, "-m", "assistant.cli", "serve", "--host", HOST, "--port", str(port),
+               "--log-level", "warning", "--no-access-log", "--workers", str(workers)]
     log = data_dir / "server.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -254,8 +250,8 @@ class Level:
     database_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
     machine_busy: float = 0.0  # fraction of all cores
-    # Cores used by each uvicorn process: with --workers N the kernel hands a worker the keep-alive
-    # connections it happens to accept, and at 10 clients one worker often holds 9 or all 10 of them.
+    # Cores used by each worker process: the kernel spreads keep-alive connections over the workers'
+    # sockets by their addresses, so at 10 clients the split is uneven now and then (6/4, 7/3).
     worker_cores: list[float] = field(default_factory=list)
 
     @property
@@ -393,8 +389,6 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="uncounted seconds before each level")
     parser.add_argument("--databases", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw", help="load generator's HTTP client")
-    parser.add_argument("--uvicorn-arg", action="append", default=[], metavar="ARG",
-                        help="extra argument for uvicorn, e.g. --uvicorn-arg=--http=h11 (repeatable)")
     args = parser.parse_args()
     levels_wanted = [int(n) for n in args.clients.split(",") if n.strip()]
     worker_counts = [int(n) for n in args.workers.split(",") if n.strip()]
@@ -407,8 +401,7 @@ def main() -> None:
 
     cores = os.cpu_count() or 1
     present = ", ".join(name for name in ("uvloop", "httptools") if importlib.util.find_spec(name)) or "neither"
-    extra = f"; arguments: {' '.join(args.uvicorn_arg)}" if args.uvicorn_arg else ""
-    print(f"POST /api/converse on {HOST}, uvicorn in its own process (uvloop/httptools installed: {present}{extra}); "
+    print(f"POST /api/converse on {HOST}, `xiaodian serve` in its own processes (uvloop/httptools installed: {present}); "
           f"{args.warmup:g} s warm-up + {args.duration:g} s measured per level; client: {args.client}.")
     print(f"NOTE: the load generator, the server and PostgreSQL share this machine's {cores} cores; "
           f"'machine busy' is all of them together.\n")
@@ -422,7 +415,7 @@ def main() -> None:
                     print(f"{database}: skipped ({problem})", file=sys.stderr)
                     break
                 data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="xiaodian-bench-server-")))
-                server = stack.enter_context(running_server(url, data_dir, args.uvicorn_arg, workers=workers))
+                server = stack.enter_context(running_server(url, data_dir, workers=workers))
                 for clients in levels_wanted:
                     level = asyncio.run(run_level(database, workers, server.port, clients, args.warmup, args.duration,
                                                   args.client, server.process.pid, url))

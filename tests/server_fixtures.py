@@ -16,10 +16,12 @@ Import the fixtures a test module uses from here (pytest finds them by name):
 from __future__ import annotations
 
 import re
+import signal
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -134,6 +136,32 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[Any], output: Callable[[], str],
+                     timeout_s: float = 120.0) -> None:
+    """Until ``url``/readyz says 200; the process's output explains an exit or a timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert process.poll() is None, f"server exited:\n{output()[-3000:]}"
+        assert time.monotonic() < deadline, f"server not ready:\n{output()[-3000:]}"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+
+
+def stop_process(process: subprocess.Popen[Any], timeout_s: float = 30.0) -> None:
+    """Ctrl+C as an operator would, then kill if it does not stop in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @dataclass

@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
@@ -34,7 +33,7 @@ from assistant.kiosk_devices import sign_card_read
 from knowledge_base.db import make_engine, session
 from knowledge_base.models import KioskDevice
 from tests.postgres import fresh_database, postgres_url  # noqa: F401  (fixture)
-from tests.server_fixtures import free_port, login
+from tests.server_fixtures import free_port, login, stop_process, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 XIAODIAN = Path(sys.executable).with_name("xiaodian")
@@ -67,27 +66,11 @@ def _start_worker(data_dir: Path, database_url: str, port: int, public_url: str)
 
 
 def _wait_ready(worker: Worker) -> None:
-    deadline = time.monotonic() + 120
-    with worker.client() as http:
-        while True:
-            assert worker.process.poll() is None, f"worker exited:\n{worker.log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"worker not ready:\n{worker.log.read_text()[-3000:]}"
-            try:
-                if http.get("/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+    wait_until_ready(worker.url, worker.process, worker.log.read_text)
 
 
 def _stop(worker: Worker) -> None:
-    if worker.process.poll() is None:
-        worker.process.send_signal(signal.SIGINT)
-        try:
-            worker.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait()
+    stop_process(worker.process, timeout_s=20)
 
 
 @dataclass

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server_fixtures import free_port
+from tests.server_fixtures import free_port, stop_process, wait_until_ready
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("assistant", "intents", "knowledge_base", "kiosk", "server")
@@ -82,25 +81,16 @@ def served(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                PYTHONUNBUFFERED="1")
     env.pop("PYTHONPATH", None)
     port = free_port()
-    process = subprocess.Popen([str(installed / "bin" / "xiaodian"), "serve", "--port", str(port)], cwd=home,
-                               env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = home / "serve.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen([str(installed / "bin" / "xiaodian"), "serve", "--port", str(port)], cwd=home,
+                                   env=env, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError("the installed wheel's server did not become ready")
+        wait_until_ready(url, process, log.read_text, timeout_s=60)
         yield Served(url, env, home)
     finally:
-        process.terminate()
-        process.communicate(timeout=30)
+        stop_process(process)
 
 
 def test_the_installed_code_is_the_wheels(installed: Path, tmp_path: Path) -> None:

@@ -130,17 +130,17 @@ def _ask_aloud(audio: Path, account: Optional[str], target: Path, engine: Option
     from assistant.admission import RecognitionGate
     from assistant.dialogue import Channel
     from assistant.events import AudioChunk, Failed, Replied, Transcribed
-    from assistant.pipeline import SpokenInput, VoicePipeline, speech_vocabulary
+    from assistant.pipeline import SpokenInput, VoicePipeline
     from assistant.services import build_services
     from assistant.speech.audio import Audio, AudioError, read_wav
-    from assistant.speech.engines import load_recognizer
     from assistant.speech.models import ModelError
+    from assistant.speech_vocabulary import recognizer_for
 
     settings = get_settings()
     services = build_services(settings, provider_required=False)
     try:
         recording = read_wav(audio)
-        recognizer = load_recognizer(settings, engine, grammar_phrases=speech_vocabulary(services.knowledge))
+        recognizer = recognizer_for(settings, services.knowledge, engine)
     except (AudioError, ModelError) as error:
         _fail(f"{audio}: {error}")
     conversations = services.conversations

@@ -56,6 +56,13 @@ class Knowledge:
         if version != self._version:
             self.reload()
 
+    def sync(self) -> int:
+        """Read the knowledge base's version, reload if it moved, and return it (outside a turn)."""
+        with self.engine.connect() as connection:
+            version = knowledge_version(connection)
+        self.refresh(version)
+        return version
+
     @property
     def snapshot(self) -> KnowledgeSnapshot:
         return self._snapshot

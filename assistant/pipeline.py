@@ -47,7 +47,6 @@ from assistant.events import (
     Replied,
     Transcribed,
 )
-from assistant.knowledge import Knowledge
 from assistant.voice_settings import VoiceSettings
 
 # What only speech needs (scipy's resampling, cn2an, the voice, anyio's worker threads) is loaded
@@ -93,11 +92,6 @@ class TurnRunner(Protocol):
 
     async def __call__(self, session_id: str | None, text: str, channel: Channel, asr_confidence: float | None,
                        client: str) -> ConversationReply: ...
-
-
-def speech_vocabulary(knowledge: Knowledge) -> list[str]:
-    """What customers say to 小电: every intent's examples and keywords (the Vosk grammar, when asked for)."""
-    return [phrase for spec in knowledge.snapshot.specs for phrase in (*spec.examples, *spec.keywords)]
 
 
 @dataclass

@@ -94,13 +94,11 @@ def _start(app: FastAPI) -> None:
 
 
 def _load_speech(app: FastAPI) -> None:
-    from assistant.pipeline import speech_vocabulary
-    from assistant.speech.engines import load_recognizer
+    from assistant.speech_vocabulary import recognizer_for
 
     try:
         # With XIAODIAN_VOSK_GRAMMAR, Vosk hears only what the knowledge base says customers say.
-        app.state.recognizer = load_recognizer(app.state.settings,
-                                               grammar_phrases=speech_vocabulary(app.state.knowledge))
+        app.state.recognizer = recognizer_for(app.state.settings, app.state.knowledge)
         app.state.readiness["speech"] = True
         logger.info("speech recogniser ready: %s", app.state.recognizer.name)
     except Exception:  # reported through /readyz; typed questions keep working

@@ -24,7 +24,8 @@ from assistant.conversation import ConversationService
 from assistant.dialogue import Channel
 from assistant.events import AudioChunk, Done, Failed, FailureKind, HandedOff, Partial, Replied, Transcribed
 from assistant.knowledge import Knowledge
-from assistant.pipeline import Listener, SpokenInput, Stage, TypedInput, VoicePipeline, speech_vocabulary
+from assistant.pipeline import Listener, SpokenInput, Stage, TypedInput, VoicePipeline
+from assistant.speech_vocabulary import speech_vocabulary
 from knowledge_base.settings import Settings
 from assistant.speech.audio import Audio, read_wav
 from assistant.speech.engines import load_recognizer
@@ -251,6 +252,7 @@ def test_vosk_grammar_comes_from_the_knowledge_base(vosk_data_dir: Path, engine,
 
 def test_the_server_holds_vosk_to_its_knowledge_base(vosk_data_dir: Path, tmp_path: Path) -> None:
     from knowledge_base.db import make_engine
+    from knowledge_base.knowledge_version import bump_knowledge_version
     from knowledge_base.seed import seed_database
 
     port = free_port()
@@ -264,6 +266,14 @@ def test_the_server_holds_vosk_to_its_knowledge_base(vosk_data_dir: Path, tmp_pa
     live, server, thread = serve(settings, port)
     try:
         assert set(live.app.state.recognizer.grammar) == {"안녕하세요 감사합니다", "전기", "요금"}
+        # An admin's edit through another worker: only the database moves, and this worker's grammar follows.
+        with Session(live.app.state.engine) as db:
+            intent = db.get(Intent, "korean_greeting")
+            intent.examples = [*intent.examples, "감사합니다 전기"]
+            db.add(intent)
+            bump_knowledge_version(db)
+            db.commit()
+        assert set(live.app.state.recognizer.grammar) == {"안녕하세요 감사합니다", "감사합니다 전기", "전기", "요금"}
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from assistant.accounts import create_user
+from assistant.sessions import SessionStore
 from assistant.kiosk_devices import sign_card_read
 from knowledge_base.db import make_engine, session
 from knowledge_base.models import KioskDevice
@@ -148,6 +150,27 @@ def test_an_admin_edit_through_one_worker_is_answered_by_the_other(workers: Pair
         saved = admin.put("/api/admin/intents/hall_info", json={**body, "answer_display": NEW_HALL_ANSWER})
         assert saved.status_code == 200, saved.text
     assert _say(second, "营业厅几点开门")["text"] == NEW_HALL_ANSWER
+
+
+def test_turns_of_one_session_sent_to_both_workers_at_once_are_all_kept(workers: Pair) -> None:
+    """A double tap, or a kiosk retrying through the other machine: no turn overwrites another's."""
+    session_id = _say(workers.first, "你好")["session_id"]
+    per_worker = 8
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        sent = [pool.submit(lambda worker: [_say(worker, "营业厅几点开门", session_id) for _ in range(per_worker)], worker)
+                for worker in (workers.first, workers.second)]
+        replies = [reply for future in sent for reply in future.result()]
+    assert all(reply["session_id"] == session_id for reply in replies)
+    engine = make_engine(workers.database_url)
+    try:
+        with engine.connect() as connection:
+            stored = SessionStore(engine).load(connection, session_id)
+    finally:
+        engine.dispose()
+    assert stored is not None
+    said = [turn for turn in stored.state.transcript if turn.speaker == "customer"]
+    assert len(said) == 1 + 2 * per_worker  # every turn, none lost to a concurrent save
+    assert stored.version == 1 + 2 * per_worker
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")

@@ -23,7 +23,9 @@ import numpy as np
 import pytest
 import vosk
 
+from assistant.knowledge import Knowledge
 from assistant.speech import models
+from assistant.speech.grammar import grammar_phrases as spelled_phrases
 from assistant.speech.audio import Audio, read_wav, resample
 from assistant.speech.models import (
     ModelError,
@@ -34,6 +36,11 @@ from assistant.speech.models import (
 )
 from assistant.speech.recognizer import NoSpeechError, Transcript
 from assistant.speech.vosk_engine import VoskRecognizer, _StreamResampler
+from assistant.speech_vocabulary import GrammarFollowsKnowledge
+from knowledge_base.db import make_engine, session
+from knowledge_base.knowledge_version import bump_knowledge_version
+from knowledge_base.models import Intent
+from knowledge_base.seed import seed_database
 
 KOREAN_PHRASE = "안녕하세요 감사합니다 전기 요금"
 GRAMMAR = ["안녕하세요", "감사합니다", "전기", "요금"]
@@ -87,7 +94,7 @@ def _similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b).ratio()
 
 
-def _stream(recognizer: VoskRecognizer, audio: Audio, chunk_seconds: float) -> tuple[list[str], Transcript]:
+def _stream(recognizer: VoskRecognizer | GrammarFollowsKnowledge, audio: Audio, chunk_seconds: float) -> tuple[list[str], Transcript]:
     stream = recognizer.stream()
     step = max(1, int(audio.rate * chunk_seconds))
     partials = [stream.accept(Audio(audio.samples[i:i + step], audio.rate)) for i in range(0, len(audio.samples), step)]
@@ -363,3 +370,33 @@ def test_clear_errors_for_missing_paths_bad_zips_and_bad_names(tmp_path: Path) -
     registry.write_text("{not json")
     with pytest.raises(ModelError, match="登记文件"):
         registered_vosk_models(tmp_path / "data")
+
+
+def test_the_grammar_follows_the_knowledge_base(recognizer: VoskRecognizer, korean_speech: Audio,
+                                                 tmp_path: Path) -> None:
+    """An admin's new example, saved through any worker, is in the grammar of the next utterance."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'kb.db'}")
+    seed_database(engine)
+
+    def admin_sets_examples(intent: str, examples: list[str]) -> None:  # as the admin page saves an intent
+        with session(engine) as db:
+            row = db.get(Intent, intent)
+            assert row is not None
+            row.examples = examples
+            db.add(row)
+            bump_knowledge_version(db)
+            db.commit()
+
+    admin_sets_examples("hall_info", ["전기 요금"])
+    following = GrammarFollowsKnowledge(Knowledge(engine),
+                                        lambda phrases: recognizer.with_grammar(spelled_phrases(phrases, recognizer.knows_word)))
+    before = following.transcribe(korean_speech)
+    assert set(following.grammar or ()) == {"전기 요금"}  # the Chinese phrases: unknown to this model
+    assert set(before.text.split()) <= {"전기", "요금"}
+
+    admin_sets_examples("tariff_info", ["안녕하세요 감사합니다"])  # through "another worker": only the database moves
+    after = following.transcribe(korean_speech)
+    assert set(following.grammar or ()) == {"전기 요금", "안녕하세요 감사합니다"}
+    assert set(after.text.split()) <= {"전기", "요금", "안녕하세요", "감사합니다"}
+    _, streamed = _stream(following, korean_speech, chunk_seconds=0.1)  # as the phone line and kiosk loop feed it
+    assert set(streamed.text.split()) <= {"전기", "요금", "안녕하세요", "감사합니다"}

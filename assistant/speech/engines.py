@@ -28,7 +28,7 @@ def load_recognizer(settings: Settings, engine: str | None = None,
     """The shared recogniser for this process (loaded on first use, then reused).
 
     With ``XIAODIAN_VOSK_GRAMMAR`` a Vosk recogniser is held to ``grammar_phrases`` (the knowledge
-    base's examples and keywords, see ``assistant.pipeline.speech_vocabulary``) as far as its
+    base's examples and keywords, see ``assistant.speech_vocabulary``) as far as its
     model can spell them."""
     choice = chosen_engine(settings, engine)
     if choice == "whisper":

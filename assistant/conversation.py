@@ -53,7 +53,6 @@ from intents import extract_slots
 from intents.slots import Slots
 from knowledge_base.db import session
 from knowledge_base.models import (
-    SERVICE_TZ,
     Account,
     HandoffTicket,
     Payment,
@@ -62,6 +61,7 @@ from knowledge_base.models import (
     RepairTicket,
     SatisfactionRating,
     TurnLog,
+    service_tz,
     utc_now,
 )
 
@@ -131,7 +131,7 @@ class KnowledgeWorld:
 
     @property
     def today(self) -> date:
-        return self.now.astimezone(SERVICE_TZ).date()
+        return self.now.astimezone(service_tz()).date()
 
     def account_exists(self, number: str) -> bool:
         return self.facts(number).account is not None

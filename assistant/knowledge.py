@@ -19,6 +19,7 @@ from assistant.answers import Answer, CustomerFacts, compose
 from intents import IntentMatcher, MatchResult, Slots, extract_slots
 from knowledge_base import queries
 from knowledge_base.knowledge_version import knowledge_version
+from knowledge_base.models import service_today
 from knowledge_base.queries import KnowledgeSnapshot
 
 
@@ -91,7 +92,7 @@ class Knowledge:
 
     def ask(self, text: str, account_number: str | None = None, today: date | None = None) -> Reply:
         """Understand one utterance and answer it, personally when the account is known."""
-        today = today or date.today()
+        today = today or service_today()
         match = self._matcher.match(text)
         slots = extract_slots(match.normalized, today)
         facts = self.customer_facts(account_number or slots.account, today)

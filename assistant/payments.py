@@ -59,7 +59,7 @@ from assistant.providers.base import (
     RawNotification,
 )
 from knowledge_base.db import session
-from knowledge_base.models import SERVICE_TZ, Account, Bill, Payment, PaymentLink, utc_now
+from knowledge_base.models import Account, Bill, Payment, PaymentLink, service_tz, utc_now
 
 SECRET_BYTES = 32
 # 128 bits of HMAC-SHA256 (RFC 2104 allows truncation to half the hash): the
@@ -567,7 +567,7 @@ class PaymentService:
 
     @staticmethod
     def _month_labels(months: list[str], now: datetime) -> tuple[str, ...]:
-        today = now.astimezone(SERVICE_TZ).date()
+        today = now.astimezone(service_tz()).date()
         return tuple(month_label(month, today) for month in months)
 
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import opencc
 
-from intents.numerals import chinese_numerals_to_digits
+from intents.numerals import ACCOUNT_DIGITS, DIGITS, MOBILE, chinese_numerals_to_digits
 
 # Inputs longer than this are cut before any work: no sensible spoken
 # question is longer, and the cut bounds the cost of hostile input.
@@ -30,6 +30,17 @@ _FILLER_PATTERN = re.compile("|".join(map(re.escape, FILLERS)))
 # (punctuation, emoji, symbols, control characters, whitespace).
 _DROP_PATTERN = re.compile(r"[^0-9a-z\.\u3400-\u4dbf\u4e00-\u9fff]+")
 _LONE_DOTS = re.compile(r"(?<![0-9])\.|\.(?![0-9])")
+# A pause (space, comma, dash, filler) between two digits may end one number and start the
+# next (户号3201000001，两百度), so it is kept as one space until the numbers are read.
+_ARABIC = frozenset("0123456789")
+_DIGIT_CHARS = _ARABIC | frozenset(DIGITS) - {"洞"}
+# A recogniser may space 三 百 度 apart: a pause beside 十/百/千/万 splits numbers only after Arabic digits.
+_NUMERAL_CHARS = _DIGIT_CHARS | frozenset("十百千万亿")
+_GAPS = re.compile(" +")
+# Long numbers are said in chunks (3201 000 001, 138-0013-8000); chunks that add up to a 户号
+# (10 digits) or a mobile number (11 digits, 1[3-9]…) are one number again. Single digits
+# spaced by a recogniser (3 2 0 1) are read as one number too.
+_CHUNKED = re.compile(r"(?<![0-9.])[0-9]+(?: [0-9]+)+(?![0-9.])")
 
 _t2s = opencc.OpenCC("t2s")
 
@@ -45,9 +56,48 @@ def normalize(text: str) -> str:
     # NFKC turns full-width letters and digits into ASCII (１２３ → 123).
     text = unicodedata.normalize("NFKC", text).lower()
     text = _t2s.convert(text)
-    text = _DROP_PATTERN.sub("", text)
+    text = _DROP_PATTERN.sub(" ", text)
     # A filler alone is an answer (嗯 = yes, 啊 = what?), so keep it when nothing else is said.
-    text = _FILLER_PATTERN.sub("", text) or text
+    without_fillers = _FILLER_PATTERN.sub(" ", text)
+    text = without_fillers if without_fillers.strip() else text
+    text = _GAPS.sub(_gap_between_digits, text)
     text = chinese_numerals_to_digits(text)
+    text = _CHUNKED.sub(_join_chunks, text)
     text = _LONE_DOTS.sub("", text)
     return text[:MAX_INPUT_CHARS]
+
+
+def _gap_between_digits(gap: re.Match[str]) -> str:
+    text, start, end = gap.string, gap.start(), gap.end()
+    if start == 0 or end == len(text):
+        return ""
+    before, after = text[start - 1], text[end]
+    between_digits = before in _DIGIT_CHARS and after in _DIGIT_CHARS
+    after_arabic = (before in _ARABIC and after in _NUMERAL_CHARS) or (after in _ARABIC and before in _NUMERAL_CHARS)
+    return " " if between_digits or after_arabic else ""
+
+
+def _join_chunks(chunked: re.Match[str]) -> str:
+    """'3201 000 001 200' → '3201000001 200': a 户号 or mobile said in chunks is one number."""
+    chunks = chunked.group().split(" ")
+    if all(len(chunk) == 1 for chunk in chunks):
+        return "".join(chunks)
+    numbers: list[str] = []
+    start = 0
+    while start < len(chunks):
+        end = _end_of_long_number(chunks, start)
+        numbers.append("".join(chunks[start:end]))
+        start = end
+    return " ".join(numbers)
+
+
+def _end_of_long_number(chunks: list[str], start: int) -> int:
+    """The end of the chunks from ``start`` that make a 户号 or mobile number, else ``start + 1``."""
+    joined = ""
+    for end in range(start, len(chunks)):
+        joined += chunks[end]
+        if len(joined) == ACCOUNT_DIGITS or MOBILE.fullmatch(joined):
+            return end + 1
+        if len(joined) > ACCOUNT_DIGITS:
+            break
+    return start + 1

@@ -17,6 +17,10 @@ DIGITS: dict[str, int] = {
 SMALL_UNITS: dict[str, int] = {"十": 10, "百": 100, "千": 1000}
 BIG_UNITS: dict[str, int] = {"万": 10_000, "亿": 100_000_000}
 
+# The long numbers callers read out, often in chunks: a 户号 and a mainland mobile number.
+ACCOUNT_DIGITS = 10
+MOBILE = re.compile(r"1[3-9][0-9]{9}")
+
 # Words after which a single numeral really is a quantity.
 _MEASURE_WORDS = "度元块角毛分月号年日天个岁户点周位次"
 # 洞 is only a digit inside digit strings (phone numbers); on its own it is a hole.
@@ -74,7 +78,7 @@ def _value(run: str) -> int | None:
     return total + section
 
 
-def _convert_run(run: str, next_char: str) -> str:
+def _convert_run(run: str, next_char: str, prev_char: str) -> str:
     integer_part, _, decimals = run.partition("点")
     if decimals:
         whole = _convert_integer(integer_part, next_char="点", is_decimal=True)
@@ -82,18 +86,38 @@ def _convert_run(run: str, next_char: str) -> str:
         if whole is None or decimal_digits is None:
             return run
         return f"{whole}.{decimal_digits}"
-    converted = _convert_integer(run, next_char)
+    converted = _convert_integer(run, next_char, prev_char=prev_char)
+    if converted is None:
+        converted = _digits_then_quantity(run)
     return run if converted is None else converted
 
 
-def _convert_integer(run: str, next_char: str, is_decimal: bool = False) -> str | None:
+def _digits_then_quantity(run: str) -> str | None:
+    """三二零一零零零零零一两百 → '3201000001 200': a number read digit by digit, then a quantity.
+
+    The quantity starts at the digit before its first unit (两百), or at the unit itself when
+    that is 十 (十月: nobody says 一十月).
+    """
+    first_unit = next((i for i, ch in enumerate(run) if ch in SMALL_UNITS or ch in BIG_UNITS), None)
+    if first_unit is None:
+        return None
+    cut = first_unit if run[first_unit] == "十" else first_unit - 1
+    digits, quantity = _digit_string(run[:cut]), _value(run[cut:])
+    # Two digits or fewer before a unit are a range (三四百 = three or four hundred), not a number.
+    if digits is None or len(digits) < 3 or quantity is None:
+        return None
+    return f"{digits} {quantity}"
+
+
+def _convert_integer(run: str, next_char: str, is_decimal: bool = False, prev_char: str = "") -> str | None:
     if not run:
         return None
     if len(run) == 1 and run in DIGITS and not is_decimal:
         if run == "一" and next_char == "点":
             return None  # 一点 = "a little"
-        # A lone numeral at the very end is an answer such as 选二 or 第三个.
-        is_quantity = next_char == "" or next_char in _MEASURE_WORDS
+        # A lone numeral at the very end is an answer such as 选二 or 第三个; one beside a
+        # kept pause (normalize leaves a space only between digits) is a digit of a longer number.
+        is_quantity = next_char in ("", " ") or next_char in _MEASURE_WORDS or prev_char == " "
         if run == "洞" or not is_quantity:
             return None
     if any(ch in SMALL_UNITS or ch in BIG_UNITS for ch in run):
@@ -114,7 +138,8 @@ def chinese_numerals_to_digits(text: str) -> str:
         pieces.append(text[position:start + lead])
         run = run[lead:]
         next_char = text[end] if end < len(text) else ""
-        pieces.append(_convert_run(run, next_char) if run else "")
+        prev_char = text[start + lead - 1] if start + lead > 0 else ""
+        pieces.append(_convert_run(run, next_char, prev_char) if run else "")
         position = end
     pieces.append(text[position:])
     return "".join(pieces)

@@ -1,4 +1,4 @@
-"""Slot values in a normalised utterance: kWh, month, day, 户号, phone, money.
+"""Slot values in a normalised utterance: kWh, month, day, 户号, phone, money, a bare number.
 
 Runs on the output of ``normalize`` (digits already Arabic, fillers gone).
 Relative words (上个月, 明天) are resolved against ``today`` so the caller,
@@ -12,14 +12,34 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-_ACCOUNT = re.compile(r"(?<![0-9])[0-9]{10}(?![0-9])")
-_MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
-_KWH = re.compile(r"([0-9]+(?:\.[0-9]+)?)(?:度|千瓦时|kwh|个字|个电|字)")
+from intents.numerals import ACCOUNT_DIGITS, MOBILE
+
+# normalize joins a 户号 or mobile said in chunks and leaves one space between separate numbers.
+_ACCOUNT = re.compile(rf"(?<![0-9])[0-9]{{{ACCOUNT_DIGITS}}}(?![0-9])")
+_MOBILE = re.compile(rf"(?<![0-9]){MOBILE.pattern}(?![0-9])")
+# 三百来度 / 三百多度: about 300; the round figure is what the caller wants costed.
+_KWH = re.compile(r"([0-9]+(?:\.[0-9]+)?)(?:来|多)?(?:度|千瓦时|kwh|个字|个电|字)")
+# A number said on its own (四百的话呢); one with a unit, an ordinal or a choice means something else.
+_NUMBER = re.compile(r"(?<![0-9.])[0-9]+(?:\.[0-9]+)?(?![0-9.])")
+_NOT_A_QUANTITY_BEFORE = "第选块元角毛度号点"
+_UNITS_AFTER = re.compile(
+    r"(?:来|多|余|几)?(?:度|千瓦|kwh|个|字|元|块|角|毛|分|月|号|年|日|天|岁|户|点|周|位|次|遍|下|楼|栋|层|单元|小时"
+    r"|钟|期|倍|折|%|百分|万|亿|张|条|台|只|米|平|斤|公里|块钱)"
+)
+# No figure a caller asks the cost of reaches 100,000: a longer one is a code or a number read out.
+MAX_QUANTITY = Decimal(100_000)
 _MONEY = re.compile(r"([0-9]+(?:\.[0-9]{1,2})?)(元|块)钱?(?:([0-9])(?:角|毛)?)?(?:([0-9])分)?|([0-9])(?:角|毛)钱?")
 _RELATIVE_MONTH = (("上上个月", -2), ("上上月", -2), ("上个月", -1), ("上月", -1), ("这个月", 0), ("本月", 0), ("这月", 0), ("下个月", 1), ("下月", 1))
 _EXPLICIT_MONTH = re.compile(r"(去年|今年|前年)?([0-9]{1,2})月(?!份?[0-9]+[日号])")
 _YEAR_OFFSET = {"去年": -1, "前年": -2, "今年": 0}
-_RELATIVE_DAY = (("大后天", 3), ("后天", 2), ("明天", 1), ("明儿", 1), ("今天", 0), ("今儿", 0), ("现在", 0), ("昨天", -1))
+_RELATIVE_DAY = (
+    ("大后天", 3), ("后天", 2), ("后儿", 2), ("明天", 1), ("明儿", 1), ("今天", 0), ("今儿", 0), ("现在", 0),
+    ("昨天", -1), ("昨儿", -1), ("大前天", -3), ("前天", -2),
+)
+# 周六 / 星期3 (normalize turns a final 三 into 3) / 下礼拜天 / 这周末; weeks run Monday to Sunday.
+_WEEKDAY = re.compile(r"(下|这|本|上)?个?(?:周|星期|礼拜)(末|[一二三四五六日天1-7])")
+_WEEKDAY_INDEX = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "末": 5}
+_WEEK_OFFSET = {"下": 7, "这": 0, "本": 0, "上": -7}
 
 MAX_KWH = Decimal(1_000_000)
 
@@ -32,6 +52,7 @@ class Slots:
     month: str | None = None  # YYYY-MM
     day: str | None = None  # YYYY-MM-DD
     amount_fen: int | None = None  # money mentioned, in fen
+    quantity: Decimal | None = None  # a number said with no unit (四百的话呢): the dialogue decides its meaning
 
     def as_json(self) -> dict[str, object]:
         """Only the slots that were found; Decimal as a string so nothing is rounded."""
@@ -64,7 +85,17 @@ def _day(text: str, today: date) -> str | None:
     for word, offset in _RELATIVE_DAY:
         if word in text:
             return (today + timedelta(days=offset)).isoformat()
-    return None
+    match = _WEEKDAY.search(text)
+    if not match:
+        return None
+    week, name = match.groups()
+    target = _WEEKDAY_INDEX[name] if not name.isdigit() else int(name) - 1
+    if week is None:  # 周六 alone: the next one, today included
+        return (today + timedelta(days=(target - today.weekday()) % 7)).isoformat()
+    if name == "末" and week in ("这", "本") and today.weekday() >= 5:
+        return today.isoformat()  # 这周末 said on the weekend is today
+    monday = today - timedelta(days=today.weekday())
+    return (monday + timedelta(days=_WEEK_OFFSET[week] + target)).isoformat()
 
 
 def _amount_fen(text: str) -> int | None:
@@ -89,9 +120,20 @@ def _kwh(text: str) -> Decimal | None:
     return value if value <= MAX_KWH else None
 
 
-def extract_slots(normalized: str, today: date | None = None) -> Slots:
-    """Every slot value found in a normalised utterance."""
-    today = today or date.today()
+def _quantity(text: str) -> Decimal | None:
+    """The first number said without a unit: 四百的话呢 → 400, 三百五 → 350."""
+    for match in _NUMBER.finditer(text):
+        after_unit = match.start() > 0 and text[match.start() - 1] in _NOT_A_QUANTITY_BEFORE
+        if after_unit or _UNITS_AFTER.match(text, match.end()):
+            continue
+        value = Decimal(match.group())
+        if value < MAX_QUANTITY:
+            return value
+    return None
+
+
+def extract_slots(normalized: str, today: date) -> Slots:
+    """Every slot value found in a normalised utterance; ``today`` is the service's date, not the machine's."""
     account = _ACCOUNT.search(normalized)
     phone = _MOBILE.search(normalized)
     return Slots(
@@ -101,4 +143,5 @@ def extract_slots(normalized: str, today: date | None = None) -> Slots:
         month=_month(normalized, today),
         day=_day(normalized, today),
         amount_fen=_amount_fen(normalized),
+        quantity=_quantity(normalized),
     )

@@ -9,10 +9,22 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from knowledge_base.settings import DEFAULT_TIMEZONE, get_settings
 
-# Wall-clock times customers hear (outages, due dates) are China Standard Time;
-# the database stores every moment as aware UTC.
-SERVICE_TZ = ZoneInfo("Asia/Shanghai")
+
+# The default service zone, for tests that build moments in it; the code reads service_tz().
+SERVICE_TZ = ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def service_tz() -> ZoneInfo:
+    """The zone of the wall-clock times customers hear (outages, due dates, 今天): a setting.
+    The database stores every moment as aware UTC."""
+    return ZoneInfo(get_settings().timezone)  # ZoneInfo keeps one instance per name
+
+
+def service_today() -> date:
+    """Today's date where the service is (not where the machine is)."""
+    return datetime.now(service_tz()).date()
 
 
 def utc_now() -> datetime:

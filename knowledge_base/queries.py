@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from intents.spec import IntentSpec
 from knowledge_base.db import session
-from knowledge_base.models import SERVICE_TZ, Account, Bill, Intent, PlannedOutage, ServiceHall, Tariff
+from knowledge_base.models import Account, Bill, Intent, PlannedOutage, ServiceHall, Tariff, service_tz
 from knowledge_base.tariff import TariffTable
 
 
@@ -122,7 +122,7 @@ _OUTAGES = sql_select(_OUTAGE.area, _OUTAGE.starts_at, _OUTAGE.ends_at, _OUTAGE.
 def customer_records(engine: Engine, number: str, today: date) -> tuple[
         AccountFacts | None, tuple[BillFacts, ...], tuple[OutageFacts, ...]]:
     """The account, its bills (newest first) and its area's planned outages from the start of ``today``
-    for a week (times in China Standard Time), read on one connection: what one conversation turn needs.
+    for a week (times in the service's zone), read on one connection: what one conversation turn needs.
 
     ``(None, (), ())`` when there is no such account.
     """
@@ -130,7 +130,7 @@ def customer_records(engine: Engine, number: str, today: date) -> tuple[
         account = _account(connection, number)
         if account is None:
             return None, (), ()
-        start = datetime.combine(today, time(), tzinfo=SERVICE_TZ)
+        start = datetime.combine(today, time(), tzinfo=service_tz())
         return account, _bills(connection, number), _outages(connection, account.area, start)
 
 
@@ -146,8 +146,9 @@ def _bills(connection: Connection, number: str) -> tuple[BillFacts, ...]:
 
 
 def _outages(connection: Connection, area: str, start: datetime, days: int = 7) -> tuple[OutageFacts, ...]:
-    end = datetime.combine(start.date() + timedelta(days=days), time(), tzinfo=SERVICE_TZ)
+    zone = service_tz()
+    end = datetime.combine(start.date() + timedelta(days=days), time(), tzinfo=zone)
     rows = connection.execute(
         _OUTAGES.where(_OUTAGE.area == area, _OUTAGE.ends_at > start, _OUTAGE.starts_at < end)).all()
-    return tuple(OutageFacts(area, starts_at.astimezone(SERVICE_TZ), ends_at.astimezone(SERVICE_TZ), reason)
+    return tuple(OutageFacts(area, starts_at.astimezone(zone), ends_at.astimezone(zone), reason)
                  for area, starts_at, ends_at, reason in rows)

@@ -22,7 +22,7 @@ from intents import ids
 from knowledge_base.db import migrate, session
 from knowledge_base.intent_schema import IntentItem, read_intent_file
 from knowledge_base.knowledge_version import bump_knowledge_version
-from knowledge_base.models import SERVICE_TZ, Account, Bill, Intent, PlannedOutage, ServiceHall, Tariff, utc_now
+from knowledge_base.models import Account, Bill, Intent, PlannedOutage, ServiceHall, Tariff, service_today, service_tz, utc_now
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -159,7 +159,8 @@ def _seed_halls(db, data_dir: Path, report: SeedReport) -> None:  # type: ignore
 def _seed_demo(db, data_dir: Path, today: date, report: SeedReport) -> None:  # type: ignore[no-untyped-def]
     demo = DemoSeed.model_validate(_read_yaml("demo.yaml", data_dir))
     existing = set(db.exec(select(Account.number)))
-    midnight = datetime.combine(today, time(), tzinfo=SERVICE_TZ)
+    zone = service_tz()
+    midnight = datetime.combine(today, time(), tzinfo=zone)
     for seed in demo.accounts:
         if seed.number in existing:
             continue
@@ -180,8 +181,8 @@ def _seed_demo(db, data_dir: Path, today: date, report: SeedReport) -> None:  # 
             day = today + timedelta(days=outage.starts_in_days)
             db.add(PlannedOutage(
                 area=outage.area,
-                starts_at=datetime.combine(day, outage.start, tzinfo=SERVICE_TZ),
-                ends_at=datetime.combine(day, outage.end, tzinfo=SERVICE_TZ),
+                starts_at=datetime.combine(day, outage.start, tzinfo=zone),
+                ends_at=datetime.combine(day, outage.end, tzinfo=zone),
                 reason=outage.reason,
                 demo=True,
             ))
@@ -198,7 +199,7 @@ def seed_database(engine: Engine, data_dir: Path = DATA_DIR, today: date | None 
         _seed_halls(db, data_dir, report)
         _seed_intents(db, load_intent_seeds(data_dir), report)
         if include_demo:
-            _seed_demo(db, data_dir, today or date.today(), report)
+            _seed_demo(db, data_dir, today or service_today(), report)
         if report.changed:  # running workers reload what this seeding changed
             bump_knowledge_version(db)
         db.commit()

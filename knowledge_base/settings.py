@@ -6,8 +6,12 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
 class Settings(BaseSettings):
@@ -17,6 +21,9 @@ class Settings(BaseSettings):
     # Empty means SQLite in the data folder; set e.g. postgresql+psycopg://... for PostgreSQL.
     database_url: str = ""
     region: str = "jiangsu"
+    # The service's time zone (IANA name): 今天, 后天, 这个月 and the times customers hear are
+    # reckoned in it, whatever zone the machine runs in. The database keeps every moment in UTC.
+    timezone: str = DEFAULT_TIMEZONE
     # Where customers' phones reach this service: payment links and QR codes point here.
     public_url: str = "http://127.0.0.1:8000"
     payment_link_hours: int = 24
@@ -112,6 +119,15 @@ class Settings(BaseSettings):
     staff_poll_s: float = 1.0
     # On shutdown, requests in flight get this long to finish (open event streams are then cut).
     shutdown_grace_s: float = 10.0
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"XIAODIAN_TIMEZONE={name!r} is not an IANA time zone name (e.g. Asia/Shanghai)") from None
+        return name
 
     @property
     def secure_cookies(self) -> bool:

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, PackageLoader
 
-from knowledge_base.models import SERVICE_TZ
+from knowledge_base.models import service_tz
 from server.deps import as_utc
 from server.login import Login
 
@@ -28,7 +28,7 @@ templates = Jinja2Templates(env=Environment(
 
 def _china_time(moment: datetime | None) -> str:
     """Pages show times as people in the hall read clocks: China Standard Time."""
-    return as_utc(moment).astimezone(SERVICE_TZ).strftime("%Y-%m-%d %H:%M") if moment else ""
+    return as_utc(moment).astimezone(service_tz()).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
 def _plain(value: Any) -> str:

@@ -11,9 +11,12 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from assistant.providers.base import ProviderTrade, TradeState
-from knowledge_base.models import SERVICE_TZ
+
+# Alipay's protocol times are Beijing time whatever zone the service runs in.
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 # trade_status → what it means for the ledger. TRADE_FINISHED is a paid trade past its refund window.
 TRADE_STATES: dict[str, TradeState] = {
@@ -40,14 +43,14 @@ def parse_yuan(text: str) -> int | None:
 
 def beijing_time(moment: datetime) -> str:
     """Alipay's 'YYYY-MM-DD HH:MM:SS', always in Beijing time."""
-    return moment.astimezone(SERVICE_TZ).strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def parse_beijing_time(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=SERVICE_TZ).astimezone(timezone.utc)
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING).astimezone(timezone.utc)
     except ValueError:
         return None
 

@@ -44,7 +44,8 @@ from assistant.providers.base import (
     RawNotification,
 )
 from knowledge_base.db import session
-from knowledge_base.models import SERVICE_TZ, SandboxOrder, utc_now
+from assistant.providers.alipay_protocol import BEIJING
+from knowledge_base.models import SandboxOrder, utc_now
 
 SIGN_TYPE = "HMAC-SHA256"  # Alipay would say RSA2
 WAITING, PAID, CLOSED = "WAIT_BUYER_PAY", "TRADE_SUCCESS", "TRADE_CLOSED"
@@ -97,7 +98,7 @@ class SandboxPaymentProvider:
                 order_id=secrets.token_hex(12), link_id=order.link_id, amount_fen=order.amount_fen,
                 subject=order.subject, created_at=now,
                 # Alipay's shape: date, channel digits, then a serial; 28 digits.
-                trade_no=f"{now.astimezone(SERVICE_TZ):%Y%m%d}22001{secrets.randbelow(10**15):015d}")
+                trade_no=f"{now.astimezone(BEIJING):%Y%m%d}22001{secrets.randbelow(10**15):015d}")
             try:
                 with session(self.engine) as db:
                     db.add(row)

@@ -15,7 +15,7 @@ from intents.ids import ESSENTIAL
 from knowledge_base.answer_templates import ACCOUNT_FIELDS, GENERAL_FIELDS
 from knowledge_base.intent_schema import FIELD_LABELS, ID_PATTERN, check_intent, example_conflicts, problem
 from knowledge_base.knowledge_version import bump_knowledge_version
-from knowledge_base.models import SERVICE_TZ, Intent, utc_now
+from knowledge_base.models import Intent, service_tz, utc_now
 from server.admin.records import (
     ACTION_LABELS,
     ENTITY_LABELS,
@@ -189,7 +189,7 @@ def try_phrase(body: TryRequest, knowledge: KnowledgeDep) -> TryResult:
 @api.get("/export/intents.yaml")
 def export_intents(db: DbSession) -> Response:
     body = export_yaml(list(db.exec(select(Intent).order_by(Intent.id))))
-    stamp = utc_now().astimezone(SERVICE_TZ).strftime("%Y%m%d-%H%M")
+    stamp = utc_now().astimezone(service_tz()).strftime("%Y%m%d-%H%M")
     return Response(body, media_type="application/yaml; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="intents-{stamp}.yaml"'})
 

@@ -7,14 +7,14 @@ from typing import Any
 import yaml
 
 from knowledge_base.intent_schema import IntentItem, problem, read_intent_file
-from knowledge_base.models import SERVICE_TZ, Intent, utc_now
+from knowledge_base.models import Intent, service_tz, utc_now
 from server.errors import chinese_validation_errors
 
 
 def export_yaml(rows: list[Intent]) -> str:
     """All intents in the schema of knowledge_base/data/intents.yaml (what import reads back)."""
     items = [IntentItem.model_validate(row, from_attributes=True).yaml_record() for row in rows]
-    stamp = utc_now().astimezone(SERVICE_TZ).strftime("%Y-%m-%d %H:%M")
+    stamp = utc_now().astimezone(service_tz()).strftime("%Y-%m-%d %H:%M")
     header = [f"# 小电 FAQ 意图，导出于 {stamp}（北京时间），共 {len(rows)} 个。",
               "# 格式与 knowledge_base/data/intents.yaml 相同；修改后可在管理页面“导入”。"]
     disabled = [row.id for row in rows if not row.enabled]

@@ -35,7 +35,7 @@ from sqlmodel import Session, col, func, select
 
 from assistant.accounts import record_audit
 from knowledge_base.db import session
-from knowledge_base.models import SERVICE_TZ, HandoffTicket, utc_now
+from knowledge_base.models import HandoffTicket, service_tz, utc_now
 from server.deps import DbSession, EngineDep, SettingsDep, as_utc
 from server.login import SESSION_COOKIE, Login, StaffLogin, csrf_protect, load_login, require_staff
 from server.pages import render
@@ -215,7 +215,7 @@ def _get_ticket(db: Session, ticket_id: int) -> HandoffTicket:
 
 
 def _note_line(login: Login, text: str, closing: bool = False) -> str:
-    stamp = utc_now().astimezone(SERVICE_TZ).strftime("%m-%d %H:%M")
+    stamp = utc_now().astimezone(service_tz()).strftime("%m-%d %H:%M")
     return f"{stamp} {login.name}{'（结束）' if closing else ''}：{text}"
 
 

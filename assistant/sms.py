@@ -27,13 +27,26 @@ def mask_phone(phone: str) -> str:
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 
 
-# Mainland mobile numbers, not inside a longer run of digits (a 户号 or an amount stays as it is).
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+# Mainland mobile numbers as people say and recognisers write them: digits or Chinese digits,
+# in groups with a space, dash or comma between; not inside a longer run of digits (a 户号 or an
+# amount stays as it is).
+_DIGIT = "[0-9零〇一幺二两三四五六七八九]"
+_GAP = "[ \t\-－，,、]?"
+_MOBILE = re.compile(f"(?<!{_DIGIT})(?<!{_DIGIT}[ \t\-－，,、])[1一幺]{_GAP}[3-9三四五六七八九](?:{_GAP}{_DIGIT}){{9}}"
+                     f"(?!{_GAP}{_DIGIT})")
+_ONE_DIGIT = re.compile(_DIGIT)
+
+
+def _mask_said_phone(said: str) -> str:
+    """The middle four digits starred, the groups and their gaps kept: 139 1234 5678 → 139 **** 5678."""
+    positions = [found.start() for found in _ONE_DIGIT.finditer(said)]
+    hidden = set(positions[3:-4])
+    return "".join("*" if index in hidden else char for index, char in enumerate(said))
 
 
 def mask_phones_in(text: str) -> str:
     """13812345678 → 138****5678 wherever a mobile number appears in ``text``."""
-    return _MOBILE.sub(lambda found: mask_phone(found.group(0)), text)
+    return _MOBILE.sub(lambda found: _mask_said_phone(found.group(0)), text)
 
 
 def mask_phones_deep(value: Any) -> Any:

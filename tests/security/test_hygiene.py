@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import re
 from fastapi.testclient import TestClient
 from sqlmodel import select
 from uvicorn.logging import AccessFormatter
@@ -334,3 +335,20 @@ def test_the_turn_log_keeps_no_full_phone_number(server_settings: Settings) -> N
     for row in rows:
         stored = " ".join([row.input_text, row.normalized, row.reply, str(row.slots)])
         assert "13912345678" not in stored and "139****5678" in row.input_text, stored
+
+
+@pytest.mark.parametrize("said", ["我的新手机号是139 1234 5678", "新号码139-1234-5678", "手机一三九一二三四五六七八",
+                                  "号码是幺三九，一二三四，五六七八"])
+def test_a_phone_number_said_in_groups_or_chinese_digits_is_masked_in_the_turn_log(server_settings: Settings,
+                                                                                    said: str) -> None:
+    app = create_app(server_settings)
+    with TestClient(app) as http:
+        http.post("/api/converse", json={"text": said})
+        with session(app.state.engine) as db:
+            rows = db.exec(select(TurnLog)).all()
+    assert len(rows) == 1
+    stored = " ".join([rows[0].input_text, rows[0].normalized, rows[0].reply, str(rows[0].slots)])
+    digits_only = re.sub(r"[^0-9一二三四五六七八九零幺]", "", stored)
+    for spelled in ("12345678", "一二三四五六七八", "1234"):
+        assert spelled not in digits_only, stored
+    assert "5678" in rows[0].input_text or "五六七八" in rows[0].input_text  # the last four stay, to tell numbers apart

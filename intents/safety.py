@@ -1,0 +1,325 @@
+"""Danger and fraud in what a caller says, found before anything else is understood.
+
+A caller whose husband has just been shocked rarely says 触电: she says 被电了一下, 电打了,
+麻了一下, 过电了; smoke comes from the 电箱, 闸盒 or 空开; and the recogniser may hear 出电,
+帽烟 or 少交 instead. Missing one of them costs far more than a needless handoff, so the
+measure here is recall, with false alarms kept off ordinary questions by context:
+
+- phrase rules on the characters, each with the guard it needs (漏电保护器 is not a leak,
+  被电费吓到 is not a shock, 让我转账 is fraud but 能转账交电费吗 is not);
+- sound-alike rules on toneless pinyin (``intents.phonetic.sound_key``), so every
+  recogniser spelling of a danger word counts, but only with danger around it: 少交 counts
+  beside a smell (少交的味道), never in 我少交了电费;
+- a question about what could happen (会不会着火, 怎么防止触电, 要是电线掉了) or a denial
+  (没冒烟) is not an alarm.
+
+An emergency outranks fraud. Pure and fast: the patterns are compiled once at import.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from intents.phonetic import sound_key
+
+
+class Danger(StrEnum):
+    """Emergency: danger to life or property now, hand off at once. Fraud: warn before anything else."""
+
+    EMERGENCY = "emergency"
+    FRAUD = "fraud"
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """What the detector found: its kind, and the words that made it say so."""
+
+    kind: Danger
+    cue: str  # the words that raised it, as they stand in the normalised text
+
+
+# Building blocks, written <NAME> inside the rules below.
+_BLOCKS: dict[str, str] = {
+    # One character of a short window between two words: a denial or a supposition inside it
+    # breaks the link (电线没断 is not a broken wire, 电线老化会着火吗 is no fire).
+    "GAP": "[^没不别会怕防]",
+    # Wiring and boxes: burning, heat or water here is a fire or shock risk.
+    "WIRING": "插座|插孔|插头|插线板|插排|排插|接线板|电线|电缆|线路|电源线|线头|开关|电门|电闸|总闸|闸刀|闸盒|空开|"
+              "空气开关|断路器|电表|表箱|电箱|配电箱|配电柜|配电房|变压器|电线杆|电杆|高压线",
+    "APPLIANCE": "电器|充电器|电瓶|电池|电动车|电视|冰箱|空调|外机|洗衣机|热水器|电饭锅|电水壶|电暖器|电暖气|取暖器|"
+                 "电热毯|吹风机|灯泡|吊扇|风扇|电机",
+    # What a child can put a finger, a key or teeth into.
+    "SOCKET": "插座|插孔|插线板|插排|排插|电线|电源|线头|插头|电门|电闸|开关|电箱|裸线",
+    # The boxes and wires named beside a sound-alike (电箱帽烟了): a short list, as every
+    # name here also stands for all its sound-alikes.
+    "SOUND_OBJECT": "电线|电箱|插座|插头|插线板|开关|电表|表箱|配电箱|闸盒|空开|总闸|电闸|变压器|电器|电缆",
+    # Where climbing or crawling in meets high voltage.
+    "LIVE_HEIGHTS": "变压器|电线杆|电杆|线杆|高压线|配电房|配电箱|电塔|铁塔",
+    "CHILD": "孩子|小孩|娃|孙子|孙女|外孙|宝宝|小朋友",
+    # Things people touch that should never carry current.
+    "METAL": "墙|墙上|墙面|水管|水龙头|龙头|外壳|壳子|铁门|防盗门|铁丝|晾衣架|晾衣绳|栏杆|护栏|路灯杆|铁架子|门把手|窗户",
+    # 电 right after these is the supply, not a shock (来电了, 停电了, 充电, 用电, 修电的人).
+    "NOT_A_SHOCK": "(?<![充来停供用送通断有没缴交发复省节费修])",
+    # Someone other than the caller: a stranger, a call, a message, a visitor.
+    "STRANGER": "有人|有个人|有一个人|一个人|陌生人|陌生|对方|那人|那个人|那边|(?<!其)他|她|人家|电话|打来|短信|信息|"
+                "说是|自称|冒充|上门|门口|敲门|来了个|来了一个|来了2个|男的|女的|小伙子",
+    # A person who came to the door.
+    "VISITOR": "有人|有个人|有个男的|有个女的|有个小伙子|有个老头|有2个人|有几个人|陌生人|来了个|来了.{0,3}人|敲门|门口|"
+               "来我家|到我家|上我家|小伙子|男的|女的",
+    # Who calls or knocks: a stranger, never family (他/她 are left out: 我闺女让我加她微信), nor the
+    # utility's own reminder text (收到短信让交电费).
+    "CALLER": "有人|有个人|陌生人|陌生|对方|那人|那个人|电话|上门|门口|敲门|来了个|来了.{0,3}人|男的|女的|小伙子",
+    # Who offers cut-price electricity: never a son paying for his mother (他 is left out).
+    "OFFERED_BY": "有人|对方|陌生人|网上|群里|朋友圈|微信上|电话|短信",
+    "UTILITY": "供电|电力|电网|电业|国网|营业厅|电管",
+    "UTILITY_STAFF": "客服|电工|工作人员|抄表|查电|检修",
+    # Claiming to be the utility or its staff. 说是 alone also means "it is said" (说是电网统一规定),
+    # so after it the utility must be a person or someone's employer (说是供电局的, 说是电工).
+    "CLAIM": "(?:自称|冒充|假装|装成|假扮)是?.{0,4}?(?:<UTILITY>|<UTILITY_STAFF>)"
+             "|说(?:他|她|自己|他们)?是(?:从)?.{0,4}?(?:(?:<UTILITY>).{0,4}?(?:的|派|来|让|叫|要|问|说)|<UTILITY_STAFF>)",
+    # What a fraudster is after.
+    "ASK": "<ASK_STRONG>|转过去|转给|汇过去|打过去|交钱|付钱|给钱|收钱|要钱|掏钱|滞纳金|链接|网址|微信|下载|软件|"
+           "进屋|进门|开门|买|退费|退款|退钱|交.{0,4}费|收.{0,4}费|[0-9]+(?:块|元)",
+    # Asked for before the claim is even made (要我银行卡号，说是电力公司的).
+    "ASK_STRONG": "转账|转帐|转钱|打钱|打款|汇款|汇钱|现金|押金|保证金|罚款|扫码|二维码|银行卡|卡号|密码|验证码|身份证号|"
+                  "推销|节电器|省电器",
+    # Fees a stranger invents; the utility charges none of them at the door or by phone.
+    "FEE": "检修费|检测费|换表费|押金|保证金|手续费|解冻费|罚款|升级费|改造费|服务费|材料费|维修费|激活费|认证费|工本费",
+    "DOUBT": "是真的吗|是不是真的|真的假的|真的吗|是假的吧|假的吧|可信吗|靠谱吗|能信吗|可靠吗|正规吗|合法吗|能不能信|"
+             "该不该信|可不可信|是你们的人吗|是你们派的吗|是不是你们的人|你们派人了吗|有没有派人|是官方的吗|能点吗|"
+             "能不能点|要不要给|该不该给|能给吗|要不要转|能转吗",
+    # A contact whose truth can be doubted; not 有人说/门口贴的 (有人说明天停电，是真的吗 is about an outage).
+    "CONTACT": "电话|短信|链接|网址|上门|来人|陌生|冒充|二维码|敲门|那人|对方",
+    # 要我… asks the caller for something; 需要我/还要我/我要 do not.
+    # Not 你让我/你要我: 小电 itself asks for the SMS code when it checks who is calling.
+    "ASKS_ME": "(?<!你)(?<!您)(?<!你们)(?:(?:让|叫|逼|催|喊|教)(?:我|俺|咱|我们)?|(?<![需还我想就只])要(?:我|俺|咱|我们)"
+               "|要求(?:我|俺)?)",
+}
+
+# Emergencies on the characters.
+_EMERGENCY_WORDS = (
+    # shock, plain and everyday
+    "触电(?!保护|保险|开关|器)",
+    "电击",
+    "被电(?=了|着|到|打|击|伤|倒|晕|麻|一下|得|住|死|电|咬|$)",
+    "被(?:<WIRING>|<APPLIANCE>|<METAL>)给?(?:电|打|咬)(?:了|着|到|一下)",
+    "<NOT_A_SHOCK>电把(?:人|我|他|她|俺|孩子)给?(?:打|电|击|伤)",
+    "(?:叫|让|给|挨)电给?(?:打|电|击|着|到)",
+    "(?:摸|碰|抓|挨)(?:了|到|着)?(?:电门|电线头|火线|裸线|带电|高压电)",
+    "电打(?:了|着|到|一下|的)",
+    "<NOT_A_SHOCK>电(?:了|着)?(?:我|他|她|俺|孩子|小孩|人)一下",
+    "<NOT_A_SHOCK>电了一下",
+    "(?<![供用发配停送抄售充来])电人(?!员|工)",
+    "<NOT_A_SHOCK>电(?:到|着)(?:了(?!吗|没)|我(?!家|们|这)|他|她|人|孩子|手)",
+    "<NOT_A_SHOCK>电(?:晕|倒(?!是)|伤|死|昏)",
+    "<NOT_A_SHOCK>电得(?:我|他|她|手|人|浑身|全身|发麻|直)|<NOT_A_SHOCK>电的(?:浑身|全身|发麻|直)",
+    "(?<![超通经穿])过电(?=了|一样|似的|的感觉|啦)",
+    "麻了一下",
+    "(?:摸|碰|挨|沾)<GAP>{0,8}麻(?!烦)",
+    "(?:<WIRING>|<APPLIANCE>|<METAL>)<GAP>{0,4}(?:麻手|电手|打手|咬手)",
+    # the socket "hit" or "bit" someone (开关打了我一下, 插座咬人)
+    "(?:<WIRING>|<APPLIANCE>|<METAL>)<GAP>{0,4}(?:打|电|咬)(?:了|着)?(?:我|他|她|俺|人|孩子|手)",
+    "电流<GAP>{0,3}(?:击|打|电|穿过)",
+    "(?:洗衣机|热水器|冰箱|电饭锅|电水壶|空调|电视|电器|插座|插头|开关|电线|线头|电动车|路灯|电线杆|灯|电暖器|"
+    "取暖器|电热毯|吹风机|<METAL>)<GAP>{0,3}漏电(?!保护|开关)",
+    "漏电<GAP>{0,6}(?:麻(?!烦)|电手|电人|电到|打手|电了)",
+    "(?:<METAL>)<GAP>?(?:带电|有电)(?![表箱线源视器闸费话梯动脑池灯插开])",
+    # climbing where the current is
+    "(?:<CHILD>|有人|老人|人|他|她)<GAP>{0,6}(?:(?:爬|钻|翻|攀)<GAP>{0,4}(?:<LIVE_HEIGHTS>)"
+    "|(?:往|在|到)(?:<LIVE_HEIGHTS>)(?:上|上面|里|里面)?(?:爬|钻|攀|翻))",
+    # children and sockets
+    "(?:<CHILD>)<GAP>{0,4}(?:碰|摸|抓|捅|咬|舔|啃|抠|拽|扯|插|伸|塞)(?:了|到|着|进|住|一下)<GAP>{0,4}(?:<SOCKET>)",
+    "(?:<CHILD>)<GAP>{0,4}(?:咬|啃|舔)(?:了|着|住|断)?(?:电线|插头|线头|电源线)",
+    "(?:手指|指头|钥匙|铁丝|剪刀|筷子|发卡|钉子|镊子|别针|铁片)<GAP>{0,2}(?:插|伸|塞|捅|戳)(?:进|到|了)?<GAP>{0,3}"
+    "(?:插座|插孔|电门|插线板|排插|插排)",
+    # fire, smoke, burning
+    "(?<![打点])着火(?!车|点)",
+    "(?<![引一])起火",
+    "失火|火灾|走火|烧起来|烧着了|着了火|着起来|(?:冒|窜|蹿)火苗|明火",
+    "冒火(?=花|星|苗|光|了|啦|呢)",
+    "(?:<WIRING>|<APPLIANCE>)<GAP>{0,4}冒火",
+    # 着了 = on fire, in the north; not after 开/插/合 (开关开着了, 插头插着了).
+    "(?:电线|电缆|插座|插线板|插排|排插|线路|电表|表箱|电箱|配电箱|变压器|空开|闸盒|电闸|总闸)"
+    "[^没不别会怕防开关合拉插接连]{0,2}着了",
+    "冒(?:黑|白|青|出|着)?烟|起烟|浓烟|黑烟|烟雾(?!报警)|(?:全是|都是|满是|还有|往外冒)烟",
+    "(?:<WIRING>|<APPLIANCE>)<GAP>{0,4}(?:有火(?!线|车|锅|力|柴)|火光|见火)",
+    "线<GAP>{0,2}(?:烧糊|烧焦|烧化|烧黑|烧着|烧起来)",
+    "(?<![饭菜锅肉])烧焦|焦味|焦糊|胶皮味|橡胶味|塑料味|烧胶|烧塑料",
+    "(?:<WIRING>|<APPLIANCE>)<GAP>{0,8}(?:糊味|烧糊)|糊味<GAP>{0,8}(?:<WIRING>|<APPLIANCE>)",
+    "(?:冒|打|闪|溅|迸|蹦|爆|起|出)?火花(?!塞)",
+    "(?:冒|打|溅|蹦|迸|闪|有|出|起)火星|火星子",
+    "(?:<WIRING>|<APPLIANCE>)<GAP>{0,4}打火(?!机)|拉弧|电弧|闪火",
+    "(?:<WIRING>)<GAP>{0,3}(?:烧了|烧黑|烧化|烧熔|烧焦|烧糊|烧着|烧起|烧断|烧坏|烧红|烧穿)",
+    "(?:<WIRING>|充电器|电瓶)<GAP>{0,4}烫",
+    "(?:<WIRING>|<APPLIANCE>)<GAP>{0,8}(?:噼里啪啦|噼哩啪啦|劈里啪啦|噼啪|劈啪|啪啪|滋滋|嗞嗞|吱吱|呲呲|滋啦|嘶嘶)",
+    "(?:噼里啪啦|噼哩啪啦|劈里啪啦|噼啪|劈啪|啪啪|滋滋|嗞嗞|吱吱|呲呲|滋啦|嘶嘶)<GAP>{0,8}(?:<WIRING>|<APPLIANCE>)",
+    "(?:<WIRING>|<APPLIANCE>)<GAP>{0,3}(?:炸|爆)|爆炸",
+    # wires down, poles, bare wires, water
+    "(?:电线|电缆|高压线|架空线|电源线|火线|裸线|线头|电力线|带电的线)<GAP>{0,4}"
+    "(?:掉|断|落|垂|耷拉|拖地|搭在|横在|刮下|吹下)",
+    "(?:电线杆|电杆|线杆|电线桩|电柱)<GAP>{0,3}(?:倒(?!是)|歪|断|塌|折|砸)",
+    "(?:电线|线头|电源线|插头线)<GAP>{0,4}(?:破皮|破了皮|露出|露着|漏出|裸露|皮破|没皮|掉皮|露铜)",
+    "(?:<SOCKET>|电表|电表箱|配电箱|电箱)<GAP>{0,4}(?:泡水|泡在水|进水|被淹|淹了|泡了|浸水|浸在水)",
+    "(?:淹|泡|进水)<GAP>{0,6}(?:插座|电箱|配电箱|电表箱|电闸)",
+    "变压器<GAP>{0,8}(?:着火|起火|冒烟|冒火|烧|漏油|炸|爆)",
+    # a person down, whatever the cause
+    "救命(?!钱)|救救|出人命|救护车|打120|打119|不省人事|人不动了|没(?:了|有)?呼吸|晕过去|昏过去|晕倒|昏倒|休克|抢救|"
+    "抽搐|口吐白沫|(?:人|他|她|爷爷|奶奶|老伴|老头|老太|爸|妈|孩子|小孩|老人|孙子|孙女)<GAP>{0,2}(?:倒在地上|倒地)",
+)
+
+# The same dangers as a recogniser may spell them, matched on sounds, each only with danger
+# around it: these sounds also make ordinary words (出电费, 找火车, 猫眼, 少交, 火化, 被点名).
+_EMERGENCY_SOUNDS = (
+    "触电(?:了(?!吗|没)|啦|的人|倒|晕|伤|死|身亡|事故|一下|昏)",
+    # Someone 出电 with nothing after it but a cry for help (我爸出电，快来), never 出电费.
+    "(?:有人|人|被|孩子|小孩|娃|宝宝|老伴|老头|老太|爸|妈|儿子|女儿|闺女|孙子|孙女|工人|师傅|邻居|他|她)"
+    "触电(?:$|快|救|怎|呢|啊|不动)",
+    # Not 出去找活了 (looking for work sounds like 着火 too).
+    "(?<!去)着火(?:了|啦|呢|啊)|(?:<SOUND_OBJECT>)<GAP>{0,3}着火",
+    "冒烟(?:了|啦|呢)|(?:<SOUND_OBJECT>)<GAP>{0,4}冒烟",
+    # A smell, never 为 (少交为什么) nor 问 (我想问少交了怎么办), which sound like 味 and 闻.
+    "烧焦(?:的)?(?:味道|气味|味儿)|烧焦(?:的)?味$|(?:闻到|闻着|闻见|股)(?:一股|有)?(?:点)?烧焦",
+    "(?:冒|打|闪|溅|迸|蹦)(?:了)?(?:火花|火星)",
+    # Not 断: 电线短了 (too short) sounds the same.
+    "(?:电线|高压线|电缆)(?:掉|落)(?:了|在|下|地)",
+    "被电(?:了|着|到)?一下|被电(?:着|到)了",
+)
+
+_FRAUD_WORDS = (
+    "诈骗|骗子|骗局|被骗|受骗|上当|骗了|骗钱|行骗|冒充|冒用|假冒|洗钱|假的?(?:电工|工作人员|客服|抄表员)|公检法|屏幕共享|共享屏幕|远程控制|远程协助",
+    "安全(?:的)?(?:账户|帐户|账号|帐号)",
+    "(?:<CLAIM>).{0,20}?(?:<ASK>|<DOUBT>)|(?:<ASK_STRONG>).{0,20}?(?:<CLAIM>)",
+    # asked to move money
+    "(?:<ASKS_ME>)(?:先|赶紧|马上|立刻|立即|赶快|快点)?(?:转账|转帐|转钱|打钱|汇款|汇钱|把钱(?:转|打|汇))",
+    "(?:<ASKS_ME>)(?:往|向)(?!我).{0,6}?(?:账户|帐户|账号|帐号|卡)(?:里|上)?(?:转|打|汇|存)",
+    "(?:<ASKS_ME>)把.{0,8}?(?:钱|存款|积蓄|养老金|退休金|存折).{0,4}?(?:转|取|汇|打|交给|给他|拿出)",
+    "(?:转|打|汇|交|存|付)<GAP>{0,6}(?:个人|私人|(?<!其)他|她|他个人|指定|对方)的?(?:账户|帐户|账号|帐号|银行卡|卡)",
+    "(?:<ASKS_ME>)(?:去)?.{0,4}(?:atm|取款机|柜员机)",
+    # asked for card numbers, codes, passwords (not 让我带身份证: the hall asks for that)
+    "(?:问我要|跟我要|向我要|找我要|管我要|要了我的).{0,8}?(?:银行卡号|银行卡密码|卡号|密码|验证码|身份证号)",
+    "(?:<ASKS_ME>)(?:报|说出?|告诉|念|发|提供|给)?(?:他|她|对方)?(?:我的|手机的?|手机上的?|收到的)?(?:一下)?"
+    "(?:银行卡号|银行卡密码|卡号|密码|验证码)",
+    "(?:<CALLER>).{0,12}?(?:问|要)(?:我|俺)家?的?.{0,6}?(?:银行卡|卡号|密码|验证码|身份证号)",
+    "(?:把|将)(?:手机)?(?:收到的)?(?:验证码|卡号|密码|银行卡号).{0,4}?(?:告诉|发给|给|报给|念给|说给)(?:他|她|对方|人家|那人)",
+    "(?:验证码|密码|卡号)<GAP>{0,6}(?:给他|给她|告诉他|告诉她|给对方|报给)",
+    "(?:短信|链接|网站|网址|页面).{0,12}?填.{0,4}?(?:银行卡号|卡号|密码|验证码|身份证)",
+    # threats to cut the power
+    "(?<!你)(?<!您)(?<!你们)(?:说|讲|威胁|吓唬|吓我).{0,10}?不.{0,3}?(?:交|缴|付|给|转).{0,5}?就.{0,4}?"
+    "(?:停电|断电|拉闸|掐电|剪线|剪电线|剪断|停你|断你|起诉|坐牢|上征信|黑名单)",
+    "(?:<CALLER>|(?<!其)他|她).{0,8}?(?:说|让|叫|要).{0,16}?(?:不然|否则|要不然|要不)(?:就|要|会)?.{0,4}?"
+    "(?:抓|坐牢|起诉|停电|断电|拉闸|掐电|剪线|上征信|黑名单|罚)",
+    "(?:窃电|偷电|违规用电).{0,12}?(?:<ASKS_ME>).{0,6}?(?:罚款|交钱|私了|赔)",
+    # a stranger collecting, inventing fees, offering refunds or discounts, asking to add WeChat
+    "(?:<VISITOR>).{0,10}?(?:收.{0,6}?(?:钱|费|押金|现金|[0-9]+(?:块|元))|要(?:收|交|现金|押金|钱))",
+    "(?:<STRANGER>|<VISITOR>|电工|抄表).{0,16}?(?:先|提前)(?:交|付|转|给|打|汇)",
+    "(?:上门|门口|敲门|有人|来了.{0,3}人|来了个|陌生人|对方|电话|短信|说是|自称).{0,16}?(?:<FEE>)",
+    "(?:短信|电话|信息|对方|链接|网站).{0,12}?"
+    "(?:退费|退款|退钱|退给|退还|返还|返钱|补贴|赔偿|理赔|中奖|领钱|多交|多扣|能退|可以退)",
+    "(?:<ASKS_ME>)(?:点|点开|打开|登录|进)(?:一下)?.{0,4}?(?:链接|网址|网站)",
+    "(?:短信|信息).{0,16}?(?:点|点击|点开|打开)(?:一下)?(?:这个|那个)?(?:链接|网址)",
+    "(?:<CALLER>).{0,12}?(?:推销|兜售)",
+    "(?:<CALLER>|<OFFERED_BY>).{0,12}?(?:把电表调|电表调慢|表调慢|改电表|改表)",
+    "(?:<CALLER>|短信).{0,12}?(?:<ASKS_ME>)加.{0,3}?(?:微信|qq|好友)",
+    "加(?:他|她|对方|他们)的?(?:微信|qq|好友).{0,12}?(?:交|缴|付|转|钱|便宜|折)",
+    "(?:<CALLER>).{0,8}?(?:<ASKS_ME>)(?:先|赶紧|马上|立刻)?(?:交钱|付钱|给钱|交.{0,3}费|缴.{0,3}费|付.{0,3}费)",
+    "(?:电话|有人|有个人|对方|陌生人|那人|<VISITOR>|电工)(?:里|那头)?.{0,6}?说(?:我|我家|你|您)?.{0,3}?"
+    "(?:欠(?:了|费|着|你们)|窃电|偷电|违规用电|电表.{0,3}(?:问题|坏|换|改|假|不合格|过期|要买)|要换表|要换电表)",
+    "(?:<OFFERED_BY>).{0,12}?"
+    "(?:打折|[0-9一二三四五六七八九]折|半价|便宜|优惠|返现|返利|低价).{0,6}?(?:代交|代缴|代充|交|缴|充)",
+    "(?:<OFFERED_BY>).{0,12}?(?:交|缴|充).{0,8}?(?:返现|返利|[0-9一二三四五六七八九]折|半价)",
+    "(?:<OFFERED_BY>).{0,6}?(?:代交|代缴|代充|帮我交|帮我缴|帮你交|帮您交).{0,8}?(?:折|半价|便宜|优惠|返)",
+    "(?:<STRANGER>).{0,12}?(?:<ASKS_ME>)扫",
+    # asking whether such a contact is genuine
+    # (An outage notice doubted is an outage question: 短信说明天停电，是真的吗.)
+    "(?:<CONTACT>)(?:(?!停电|来电|检修).){0,24}?(?:<DOUBT>)",
+    "(?:是不是真的|真的有|真有)(?:(?!停电|来电|检修).){0,12}?(?:上门|电话|短信|来人|敲门)",
+)
+
+_FRAUD_SOUNDS = (
+    "诈骗",
+    "(?:有人|人|他|她|是|在)冒充",
+    "安全(?:账户|帐户)",
+)
+
+# Before a danger word, these make it a question about what could happen, or about the past,
+# not news of it. Always: 要是/如果/万一 (要是电线掉下来了怎么办), prevention (怎么防止触电),
+# long ago (上次电线起火是你们修的吗).
+_SUPPOSING = re.compile(r"(?:要是|如果|假如|万一|防|避免|(?<!不)小心|上次|以前|去年|前年|那年|当年)[^了是]{0,4}$")
+# Unless the danger is said to have happened (会不会触电了): 会不会着火, 容易起火吗, 怕着火.
+_WONDERING = re.compile(r"(?:会|容易|担心|怕|能不能|可能|不会)[^了是]{0,4}$")
+_HAPPENED = re.compile(r"了|啦")
+# Right before it, a denial: 没冒烟, 不冒烟, 没有着火.
+_DENIED = re.compile(r"(?:没有?|不|别)$")
+_CONTEXT_CHARS = 6
+
+_BLOCK_NAME = re.compile(r"<([A-Z_]+)>")
+
+
+def _expand(rule: str) -> str:
+    """Rule text with every <NAME> replaced by its block, blocks inside blocks included."""
+    return _BLOCK_NAME.sub(lambda name: _expand(_BLOCKS[name.group(1)]), rule)
+
+
+_HAN_OR_CLASS = re.compile(r"\[[^\]]*\]|[\u3400-\u4dbf\u4e00-\u9fff]+")
+
+
+def _sound_pattern(pattern: str) -> str:
+    """A pattern over characters turned into one over ``sound_key`` symbols (one per syllable)."""
+
+    def to_sounds(piece: re.Match[str]) -> str:
+        text = piece.group()
+        if text.startswith("["):
+            # A class lists single characters: each has its own sound.
+            return "".join(re.escape(sound_key(ch)) if "\u3400" <= ch <= "\u9fff" else ch for ch in text)
+        return re.escape(sound_key(text))
+
+    return _HAN_OR_CLASS.sub(to_sounds, pattern)
+
+
+def _compile(rules: tuple[str, ...], *, sounds: bool = False) -> re.Pattern[str]:
+    patterns = [_expand(rule) for rule in rules]
+    if sounds:
+        patterns = [_sound_pattern(pattern) for pattern in patterns]
+    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
+
+
+_RULES: tuple[tuple[Danger, re.Pattern[str], re.Pattern[str]], ...] = (
+    (Danger.EMERGENCY, _compile(_EMERGENCY_WORDS), _compile(_EMERGENCY_SOUNDS, sounds=True)),
+    (Danger.FRAUD, _compile(_FRAUD_WORDS), _compile(_FRAUD_SOUNDS, sounds=True)),
+)
+
+
+def _only_supposed(kind: Danger, text: str, start: int, end: int) -> bool:
+    """True when the emergency words at text[start:end] are denied or only imagined."""
+    if kind is not Danger.EMERGENCY:
+        return False  # 怎么防止被骗 is still a question for the fraud warning
+    before = text[max(0, start - _CONTEXT_CHARS) : start]
+    if _DENIED.search(before) or _SUPPOSING.search(before):
+        return True
+    return bool(_WONDERING.search(before)) and not _HAPPENED.match(text, end)
+
+
+def _first_alarm(kind: Danger, pattern: re.Pattern[str], searched: str, text: str) -> Alarm | None:
+    """The first real alarm of ``pattern`` in ``searched`` (the text itself or its sound key)."""
+    aligned = len(searched) == len(text)  # one sound symbol per character, as for all normalised text
+    for found in pattern.finditer(searched):
+        start, end = found.span()
+        if not aligned:
+            return Alarm(kind, text)
+        if not _only_supposed(kind, text, start, end):
+            return Alarm(kind, text[start:end])
+    return None
+
+
+def detect_danger(normalized: str) -> Alarm | None:
+    """An emergency or a fraud in an utterance already passed through ``intents.normalize``, else None."""
+    if not normalized:
+        return None
+    sounds = sound_key(normalized)
+    for kind, words, sound_alikes in _RULES:
+        alarm = _first_alarm(kind, words, normalized, normalized) or _first_alarm(kind, sound_alikes, sounds, normalized)
+        if alarm is not None:
+            return alarm
+    return None

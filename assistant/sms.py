@@ -31,8 +31,9 @@ def mask_phone(phone: str) -> str:
 # in groups with a space, dash or comma between; not inside a longer run of digits (a 户号 or an
 # amount stays as it is).
 _DIGIT = "[0-9零〇一幺二两三四五六七八九]"
-_GAP = "[ \t\-－，,、]?"
-_MOBILE = re.compile(f"(?<!{_DIGIT})(?<!{_DIGIT}[ \t\-－，,、])[1一幺]{_GAP}[3-9三四五六七八九](?:{_GAP}{_DIGIT}){{9}}"
+_SEPARATOR = "[ \\t\\-－，,、]"
+_GAP = _SEPARATOR + "?"
+_MOBILE = re.compile(f"(?<!{_DIGIT})(?<!{_DIGIT}{_SEPARATOR})[1一幺]{_GAP}[3-9三四五六七八九](?:{_GAP}{_DIGIT}){{9}}"
                      f"(?!{_GAP}{_DIGIT})")
 _ONE_DIGIT = re.compile(_DIGIT)
 

@@ -28,7 +28,7 @@ _FILLER_PATTERN = re.compile("|".join(map(re.escape, FILLERS)))
 
 # Keep CJK ideographs, ASCII letters and digits and the decimal point; drop the rest
 # (punctuation, emoji, symbols, control characters, whitespace).
-_DROP_PATTERN = re.compile(r"[^0-9a-z\.\u3400-\u4dbf\u4e00-\u9fff]+")
+_DROP_PATTERN = re.compile(r"[^0-9a-z\.\u3007\u3400-\u4dbf\u4e00-\u9fff]+")  # \u3007: 〇, the zero
 _LONE_DOTS = re.compile(r"(?<![0-9])\.|\.(?![0-9])")
 # A pause (space, comma, dash, filler) between two digits may end one number and start the
 # next (户号3201000001，两百度), so it is kept as one space until the numbers are read.

@@ -54,3 +54,9 @@ def test_meaningless_input_normalises_to_empty(raw: str) -> None:
 
 def test_long_input_is_cut() -> None:
     assert len(normalize("电" * 10_000)) == MAX_INPUT_CHARS
+
+
+def test_the_ideographic_zero_is_a_zero() -> None:
+    """〇 (U+3007) sits outside the CJK ideograph block; a 户号 written with it must survive."""
+    assert normalize("三二〇一〇〇〇〇〇一") == "3201000001"
+    assert normalize("二〇二六年") == "2026年"

@@ -43,6 +43,7 @@ from assistant.dialogue import (
     UpdatePhone,
     VerificationAttempt,
     Verified,
+    dialogue_context,
 )
 from assistant.handoffs import HandoffDesk
 from assistant.knowledge import Knowledge
@@ -50,6 +51,8 @@ from assistant.sessions import SessionConflict, SessionStore, StoredSession
 from assistant.sms import SmsSender, mask_phones_deep, mask_phones_in
 from assistant.voice_settings import VoiceSettings
 from intents import extract_slots
+from intents.context import with_context
+from intents.safety import detect_danger
 from intents.slots import Slots
 from knowledge_base.db import session
 from knowledge_base.models import (
@@ -274,8 +277,11 @@ class ConversationService:
                 # A new session's first turn uses the same view: the account checked at the
                 # start is not read again for the answer.
                 stored, world = self._load_or_new(connection, session_id, channel, account, client)
-                match = self.knowledge.matcher.match(text)
-                understanding = Understanding(match, extract_slots(match.normalized, world.today), asr_confidence)
+                # The turn is read as part of the conversation: a reply to the open question, a follow-up.
+                context = dialogue_context(stored.state, world.today)
+                match = self.knowledge.matcher.match(text, context)
+                slots = with_context(extract_slots(match.normalized, world.today), context, match.intent)
+                understanding = Understanding(match, slots, asr_confidence, detect_danger(match.normalized))
                 outcome = self.policy.step(stored.state, understanding, world)
                 reply = self._reply(outcome.state, outcome.reply, match.confidence)
                 try:

@@ -7,13 +7,19 @@ caller carries out. So the kiosk, the phone line, the browser and the CLI
 share one policy, and a test can drive a whole conversation from text.
 
 The rules, in the order they apply each turn:
-1. danger first: an emergency gets the safety message and an urgent handoff;
+1. danger first (``intents.safety``, whatever is pending): an emergency gets
+   the safety message and an urgent handoff, fraud gets the warning;
 2. 再说一遍, 说慢点 and 转人工 work in every state;
 3. an open question (confirmation, 户号, satisfaction, a numbered choice)
-   is answered, kept open once, or dropped;
+   is answered, kept open once, or dropped when the customer asks something
+   else (saying plainly that a pending action was not done);
 4. otherwise the intent is answered, confirmed first when money or contact
    details change, and misunderstandings climb the fallback ladder
-   (confirm the best guess → offer numbered choices → hand off).
+   (confirm the best guess → offer numbered choices → hand off); small talk
+   gets a friendly word, not the ladder.
+
+The turn arrives already read against the conversation (``dialogue_context``
+and ``intents.context``): "对" as a reply, "那就交了吧" as the action offered.
 
 Who the customer is decides what may be said (the same on every channel):
 - anonymous: general answers, tariffs, estimates;
@@ -38,9 +44,11 @@ from typing import Protocol
 from assistant import formatting
 from assistant.answers import Answer, CustomerFacts, mask_name
 from assistant.voice_settings import VoiceSettings
-from intents import Decision, MatchResult, Slots
+from intents import Decision, MatchResult, Slots, extract_slots, normalize
 from intents import ids
+from intents.context import CONVERSATIONAL, YES_NO_QUESTIONS, DialogueContext
 from intents.ids import AFFIRM, DENY, EMERGENCY, GOODBYE, HUMAN_AGENT, OUT_OF_SCOPE, REPEAT, SLOWER
+from intents.safety import Alarm, Danger
 # Intents that work whatever else is going on.
 # Offered as numbered choices when 小电 did not understand.
 DEFAULT_CHOICES = (ids.PAY_BILL, ids.QUERY_BILL, ids.REPORT_OUTAGE)
@@ -56,6 +64,25 @@ MAX_MISSES = 2
 # a staff minute, a missed one can cost a life.
 EMERGENCY_MIN_SCORE = 0.45
 _CHINESE_ORDINALS = ("一", "二", "三", "四", "五")
+# Not offered as a numbered choice: talk about the conversation, and what acts at once (alarms, staff).
+_NOT_OFFERED = CONVERSATIONAL | {EMERGENCY, ids.FRAUD_CHECK, ids.COMPLAINT, HUMAN_AGENT}
+# What an answer to each request offers to do next: "那就交了吧" after the amount due pays it.
+OFFERED_AFTER = {
+    ids.QUERY_BILL: ids.PAY_BILL,
+    ids.QUERY_BALANCE: ids.PAY_BILL,
+    ids.QUERY_USAGE: ids.PAY_BILL,
+    ids.RECONNECT: ids.PAY_BILL,
+    ids.FRAUD_CHECK: ids.QUERY_BALANCE,
+    ids.TARIFF_INFO: ids.BILL_ESTIMATE,
+}
+# How many of the customer's latest turns a month or kWh said earlier still holds for.
+CONTEXT_TURNS = 3
+# The "对或者不对" prompt, in the forms 小电 says it.
+_YES_NO_PROMPT = re.compile(r"请您?说“对”或者“不对”。")
+_QUESTION = re.compile(r"[^。！？]*？")
+# Actions that state what they will do and ask "对吗" anyway: no "您是想问……吗" before them.
+SELF_CONFIRMING = frozenset({ids.PAY_BILL, ids.REMINDER_UNSUBSCRIBE, ids.UPDATE_CONTACT})
+_ASKS_AMOUNT = re.compile(r"多少|几块|几元")
 
 
 class Channel(StrEnum):
@@ -234,11 +261,12 @@ class SessionState:
 
 @dataclass(frozen=True, slots=True)
 class Understanding:
-    """One customer turn as understood: the matcher's result and the slots."""
+    """One customer turn as understood: the matcher's result, the slots and any danger heard in it."""
 
     match: MatchResult
     slots: Slots
     asr_confidence: float | None = None
+    alarm: Alarm | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +318,11 @@ def _say(state: SessionState, text: str, intent: str, decision: str, spoken: str
     return Reply(text, spoken or text, intent, decision, state.voice, choices, end)
 
 
+def _with_lead(outcome: Outcome, lead: str) -> Outcome:
+    reply = replace(outcome.reply, text=lead + outcome.reply.text, spoken=lead + outcome.reply.spoken)
+    return replace(outcome, reply=reply)
+
+
 def _choice_index(understanding: Understanding, count: int) -> int | None:
     """第二个 / 二 / 2 → 1 (the customer picked a numbered option)."""
     text = understanding.match.normalized
@@ -328,6 +361,23 @@ def summarize(state: SessionState, reason: HandoffReason, world: World) -> str:
     return f"客户（{who}）{wants}，{why}。最后一句：“{last}”"
 
 
+def dialogue_context(state: SessionState, today: date) -> DialogueContext:
+    """The conversation as the next turn is read against it (see ``intents.context``)."""
+    pending = state.pending
+    month, kwh = None, None
+    said = [turn.text for turn in state.transcript if turn.speaker == "customer"][-CONTEXT_TURNS:]
+    for text in reversed(said):  # the latest month and kWh said
+        slots = extract_slots(normalize(text), today)
+        month = month or slots.month
+        kwh = slots.kwh if kwh is None else kwh
+    if pending is not None and pending.kind in ("confirm_action", "confirm_intent"):
+        offered = pending.intent  # under "您要交……，对吗？" "行，那就交了吧" is a yes
+    else:
+        offered = OFFERED_AFTER.get(state.topic, "")
+    return DialogueContext(pending=pending.kind if pending else "", pending_intent=pending.intent if pending else "",
+                           last_intent=state.topic, offered=offered, month=month, kwh=kwh)
+
+
 def handoff_text(reason: HandoffReason, waiting_ahead: int, lead: str = "") -> str:
     """What happens next and roughly how long, said plainly (about 2 minutes per caller ahead)."""
     if reason == HandoffReason.EMERGENCY:
@@ -354,7 +404,8 @@ class Policy:
         new_state = replace(
             outcome.state,
             transcript=outcome.state.transcript + (Turn("assistant", reply.text[:MAX_TURN_CHARS]),),
-            last_reply=reply if reply.intent not in (REPEAT,) else outcome.state.last_reply,
+            # Repeating repeats the answer itself, not "好的，我说慢一点" said about it.
+            last_reply=reply if reply.intent not in (REPEAT, SLOWER) else outcome.state.last_reply,
             ended=outcome.state.ended or reply.end,
         )
         return Outcome(new_state, reply, outcome.effects)
@@ -367,7 +418,15 @@ class Policy:
     def _respond(self, state: SessionState, understanding: Understanding, world: World,
                  refusal: Outcome | None) -> Outcome:
         match = understanding.match
+        alarm = understanding.alarm
+        # The danger detector first; the matcher's own emergency intent is a second net.
         emergency = next((c for c in match.candidates[:1] if c.intent == EMERGENCY), None)
+        if (alarm is not None and alarm.kind == Danger.EMERGENCY) or (
+                emergency is not None and emergency.score >= EMERGENCY_MIN_SCORE):
+            lead = self._answer_text(EMERGENCY, state, understanding, world)
+            return self._handoff(state, HandoffReason.EMERGENCY, world, lead=lead)
+        if alarm is not None and alarm.kind == Danger.FRAUD:
+            return self._fraud(replace(state, pending=None), ids.FRAUD_CHECK, understanding, world)
         pending = state.pending
         if pending is not None and pending.kind in ("choice", "satisfaction"):
             # "一" / "二" answer the numbered question before anything else can claim them.
@@ -375,8 +434,6 @@ class Policy:
                 outcome = self._answer_pending(state, pending, understanding, world)
                 if outcome is not None:
                     return outcome
-        if emergency is not None and emergency.score >= EMERGENCY_MIN_SCORE:
-            return self._handoff(state, HandoffReason.EMERGENCY, world, lead=self._answer_text(EMERGENCY, state, understanding, world))
         if match.intent == REPEAT and match.decision != Decision.NONE:
             return self._repeat(state)
         if match.intent == SLOWER and match.decision != Decision.NONE:
@@ -386,12 +443,17 @@ class Policy:
             return self._handoff(state, reason, world)
         if refusal is not None:
             return refusal
-        if state.pending is not None:
-            outcome = self._answer_pending(state, state.pending, understanding, world)
+        dropped = state.pending
+        if dropped is not None:
+            outcome = self._answer_pending(state, dropped, understanding, world)
             if outcome is not None:
                 return outcome
             state = replace(state, pending=None)
-        return self._handle(state, understanding, world)
+        outcome = self._handle(state, understanding, world)
+        if dropped is not None and dropped.kind == "confirm_action":
+            # Asked something else instead of yes or no: say plainly that the action was not done.
+            return _with_lead(outcome, f"好的，{world.title(dropped.intent)}先不办了。")
+        return outcome
 
     # -- account --
 
@@ -414,9 +476,16 @@ class Policy:
             state = replace(state, accounts=state.accounts + (number,))
             effects = (RecordLookup(number),)
         if world.account_exists(number):
-            # Another account: what was verified or about to be confirmed was for the old one.
+            # Another account: what was verified or about to be confirmed was for the old one. An action
+            # being confirmed ("不对，我家户号是……") is asked again for the new one, unless the turn asks
+            # for something else.
+            pending = state.pending
+            match = understanding.match
+            if pending is not None and pending.kind == "confirm_action" and (
+                    match.decision != Decision.ACCEPT or match.intent in (AFFIRM, DENY, pending.intent)):
+                pending = Pending("account", pending.intent)
             state = replace(state, account=number, account_tries=0, verified=None, retry_at=None,
-                            pending=state.pending if state.pending and state.pending.kind == "account" else None)
+                            pending=pending if pending and pending.kind == "account" else None)
         return state, effects, None
 
     def _offer_handoff(self, state: SessionState, reason: HandoffReason, lead: str) -> Outcome:
@@ -437,6 +506,9 @@ class Policy:
         if pending.kind == "account":
             if state.account:
                 return self._handle_intent(replace(state, pending=None), pending.intent, understanding, world)
+            if intent == DENY:  # "户号我记不得了，算了"
+                text = "好的，先不办了。找到户号以后，随时再来找我。请问还有什么可以帮您？"
+                return Outcome(replace(state, pending=None), _say(state, text, DENY, "accept"))
             said_digits = understanding.match.normalized.isdigit()
             if (understanding.slots.account or said_digits or understanding.match.decision == Decision.NONE
                     or intent in (AFFIRM, DENY)):
@@ -459,11 +531,13 @@ class Policy:
             if understanding.slots.kwh is not None:
                 return self._handle_intent(replace(state, pending=None), ids.BILL_ESTIMATE, understanding, world)
             return None
-        if pending.kind == "verify_offer" and intent not in (AFFIRM, DENY) and understanding.match.decision != Decision.NONE:
-            return None  # asked for something else instead: the offer lapses
-        # Yes/no questions. Giving the 户号 when offered a look-up means yes too.
+        # Yes/no questions. Giving the 户号 when offered a look-up means yes too, and so does asking
+        # for the very thing being confirmed.
         gave_account = pending.kind == "confirm_intent" and bool(understanding.slots.account) and state.account
-        if intent == AFFIRM or gave_account or (pending.kind == "confirm_intent" and intent == pending.intent):
+        # A yes must be clear: "这个" sounds a little like "对，就是这个" and must not pay.
+        said_yes = understanding.match.decision == Decision.ACCEPT and (
+            intent == AFFIRM or (pending.kind in YES_NO_QUESTIONS and intent == pending.intent))
+        if said_yes or gave_account:
             state = replace(state, pending=None)
             if pending.kind == "confirm_action":
                 return self._do_confirmed(state, pending, world)
@@ -479,9 +553,19 @@ class Policy:
             else:
                 text = "好的，不办了。请问您还需要什么帮助？"
             return Outcome(state, _say(state, text, DENY, "accept"))
-        if pending.reminded:
-            return None
-        return self._keep_open(state, pending, "请您说“对”或者“不对”。" + (state.last_reply.text if state.last_reply else ""))
+        candidates = understanding.match.candidates
+        small_talk = bool(candidates) and candidates[0].intent == OUT_OF_SCOPE
+        if understanding.match.decision != Decision.NONE or small_talk or pending.reminded:
+            return None  # another request, 再见 or small talk instead of an answer: the question lapses
+        return self._keep_open(state, pending, self._ask_yes_no_again(state))
+
+    @staticmethod
+    def _ask_yes_no_again(state: SessionState) -> str:
+        """The question once more, alone: not the "对或者不对" prompt (said twice it sounds like a
+        machine), nor what was said before the question."""
+        said = state.last_reply.text if state.last_reply else ""
+        questions = _QUESTION.findall(_YES_NO_PROMPT.sub("", said))
+        return "抱歉，我没听清。" + (questions[-1] if questions else said)
 
     def _keep_open(self, state: SessionState, pending: Pending, text: str) -> Outcome:
         """Ask the same question once more; the next unrelated turn drops it."""
@@ -600,24 +684,51 @@ class Policy:
 
     def _handle(self, state: SessionState, understanding: Understanding, world: World) -> Outcome:
         match = understanding.match
+        if match.decision == Decision.NONE and understanding.slots.account and state.topic:
+            # Only a 户号 ("户号是三二零一……"): it is for the request just made.
+            return self._handle_intent(replace(state, misses=0), state.topic, understanding, world)
         if match.decision == Decision.NONE:
             return self._miss(state, understanding, world)
-        if match.decision == Decision.CONFIRM and match.intent not in (AFFIRM, DENY, GOODBYE):
+        settled = self._settled_by_slots(understanding, world)
+        if settled is not None:
+            return self._handle_intent(replace(state, misses=0), settled, understanding, world)
+        if match.intent == ids.PAY_BILL and _ASKS_AMOUNT.search(match.normalized):
+            # "我这个月要交多少电费" asks the amount; paying is offered once it has been heard.
+            return self._handle_intent(replace(state, misses=0), ids.QUERY_BILL, understanding, world)
+        if match.decision == Decision.CONFIRM and match.intent not in SELF_CONFIRMING | {AFFIRM, DENY, GOODBYE}:
             title = world.title(match.intent)
             state = replace(state, pending=Pending("confirm_intent", match.intent))
             return Outcome(state, _say(state, f"您是想问“{title}”吗？请说“对”或者“不对”。", match.intent, "confirm"))
         return self._handle_intent(replace(state, misses=0), match.intent, understanding, world)
 
+    @staticmethod
+    def _settled_by_slots(understanding: Understanding, world: World) -> str | None:
+        """A close call settled by what was said with it: a 户号 ("户号是……，这个月多少钱") points to that
+        account's own data, a number of kWh ("一个月三百度左右，要交多少") to costing it."""
+        match, slots = understanding.match, understanding.slots
+        if match.decision != Decision.CONFIRM:
+            return None
+        close = match.candidates[:2]
+        if slots.kwh is not None and any(c.intent == ids.BILL_ESTIMATE for c in close):
+            return ids.BILL_ESTIMATE
+        if slots.account:
+            return next((c.intent for c in close if world.needs_account(c.intent)), None)
+        return None
+
     def _miss(self, state: SessionState, understanding: Understanding, world: World) -> Outcome:
+        candidates = understanding.match.candidates
+        if candidates and candidates[0].intent == OUT_OF_SCOPE:
+            # Small talk ("我老伴今天过生日") or another service, recognised as such: a friendly word and
+            # an offer of help. Not a miss: the numbered menu is for when 小电 did not understand.
+            answer = world.answer(OUT_OF_SCOPE, CustomerFacts(), understanding.slots)
+            text = answer.display if answer else "这个我帮不上忙。电费、停电的事您都可以问我。请问有什么可以帮您？"
+            return Outcome(state, _say(state, text, OUT_OF_SCOPE, "none", spoken=answer.spoken if answer else None))
         misses = state.misses + 1
         state = replace(state, misses=misses)
         if misses >= MAX_MISSES:
             return self._handoff(state, HandoffReason.MISSES, world, lead="抱歉，我没能听明白。")
-        # Near misses are worth offering; for plain chit-chat the usual three are.
-        out_of_scope = understanding.match.intent == OUT_OF_SCOPE and bool(understanding.match.candidates)
-        guesses = () if out_of_scope else tuple(
-            c.intent for c in understanding.match.candidates
-            if c.intent not in (OUT_OF_SCOPE, AFFIRM, DENY, REPEAT, SLOWER, GOODBYE, ids.GREETING) and c.score >= 0.3)
+        # Near misses are worth offering first, then the usual three.
+        guesses = tuple(c.intent for c in candidates if c.intent not in _NOT_OFFERED and c.score >= 0.3)
         choices = tuple(dict.fromkeys(guesses[:3] + DEFAULT_CHOICES))[:3]
         listed = "；".join(f"{_CHINESE_ORDINALS[i]}、{world.title(intent)}" for i, intent in enumerate(choices))
         text = f"抱歉，我没听明白。我可以帮您：{listed}。您可以说一、二、三，或者点屏幕。"
@@ -786,6 +897,10 @@ class Policy:
         return Outcome(state, _say(state, text, intent, "accept", choices=("满意", "一般", "不满意")))
 
     def _nothing_pending(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
+        offered = OFFERED_AFTER.get(state.topic, "")
+        if intent == AFFIRM and offered in SELF_CONFIRMING:
+            # "行" after hearing the amount due: the payment, which still asks "对吗" before anything happens.
+            return self._handle_intent(state, offered, understanding, world)
         return Outcome(state, _say(state, "好的。请问有什么可以帮您？", intent, "accept"))
 
     def _handoff(self, state: SessionState, reason: HandoffReason, world: World, lead: str = "") -> Outcome:

@@ -12,7 +12,7 @@ vectorised C calls.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Iterable
 
@@ -23,13 +23,31 @@ from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 from scipy import sparse
 
-from intents.ids import OUT_OF_SCOPE
+from intents.context import (
+    CONVERSATIONAL,
+    FOLLOW_UP_READINGS,
+    NOISE,
+    DialogueContext,
+    after_leading_yes,
+    bare_quantity,
+    cancels,
+    goes_ahead,
+    is_follow_up,
+    mentions_kwh,
+    takes_back,
+    without_opener,
+    without_take_back,
+    yes_or_no,
+)
+from intents.ids import AFFIRM, BILL_ESTIMATE, DENY, OUT_OF_SCOPE
 from intents.normalize import normalize
 from intents.phonetic import phone_key, sound_key
 from intents.spec import IntentSpec
 
 # Any number stands for any number (300度 ~ 500度), except a lone 1: 一度电 is "per kWh".
 _DIGIT_RUN = re.compile(r"(?:[0-9]{2,}|[02-9])(?:\.[0-9]+)?|1\.[0-9]+")
+# Shorter than this, a turn that matches nothing is a sound, not a question about the last answer.
+_MIN_QUESTION_CHARS = 3
 _MEANINGFUL = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff]")
 
 
@@ -85,7 +103,16 @@ class MatcherConfig:
     none_threshold: float = 0.45
     # Top two intents closer than this are confirmed rather than accepted.
     accept_margin: float = 0.08
+    # A less sure best intent far ahead of every other is accepted too: "电表转得特别快，是不是坏了"
+    # has no rival worth asking about. Leave-one-out: 54% → 64% of examples accepted, accepted
+    # ones still 95% right; dev.tsv unchanged.
+    clear_lead_threshold: float = 0.60
+    clear_lead_margin: float = 0.15
     max_candidates: int = 5
+    # A short turn in a conversation is more likely about what was just talked about:
+    # the last request's score gets this much on top.
+    continuity_bonus: float = 0.1
+    max_continuity_chars: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +157,7 @@ class IntentMatcher:
         self.config = config or MatcherConfig()
         self.specs: tuple[IntentSpec, ...] = tuple(specs)
         self.intent_ids: tuple[str, ...] = tuple(spec.id for spec in self.specs)
+        self._index = {intent: index for index, intent in enumerate(self.intent_ids)}
         example_chars: list[str] = []
         example_owner: list[int] = []
         keywords: list[_Keyword] = []
@@ -193,18 +221,118 @@ class IntentMatcher:
     def __len__(self) -> int:
         return len(self.specs)
 
-    def match(self, text: str) -> MatchResult:
+    def match(self, text: str, context: DialogueContext | None = None) -> MatchResult:
+        """The intent of one turn; with the conversation's ``context``, read as a reply to it."""
         normalized = normalize(text)
         if not _MEANINGFUL.search(normalized) or not self._example_chars:
             return MatchResult(text, normalized, OUT_OF_SCOPE, 0.0, Decision.NONE)
+        context = context or DialogueContext()
+        if context.expects_yes_no:
+            answer = self._yes_or_no(text, normalized, context)
+            if answer is not None:
+                return self._resolved(text, normalized, answer)
+        elif context.pending and cancels(normalized):
+            return self._resolved(text, normalized, DENY)  # "户号我记不得了，算了" while asked for it
+        if takes_back(normalized):
+            # "不对，我是问……" / "算了，……": the request is what follows; nothing following is a no.
+            rest = without_take_back(normalized)
+            if not _MEANINGFUL.search(rest):
+                return self._resolved(text, normalized, DENY)
+            corrected = self._match_normalized(text, rest, context)
+            if corrected.decision != Decision.NONE:
+                # Said again after "不对", the request is meant: no "您是想问……吗".
+                return replace(corrected, normalized=normalized, decision=Decision.ACCEPT)
+        if context.expects_quantity and bare_quantity(normalized) is not None:
+            return self._resolved(text, normalized, BILL_ESTIMATE)  # "两百度呢" after a cost question: cost it
+        request = without_opener(normalized)
+        if request != normalized and _MEANINGFUL.search(request):
+            # "小电你好，我想查查电费": answer the request, not the greeting.
+            result = self._match_normalized(text, request, context)
+            if result.decision != Decision.NONE:
+                return replace(result, normalized=normalized)
+        return self._match_normalized(text, normalized, context)
+
+    def _yes_or_no(self, text: str, normalized: str, context: DialogueContext) -> str | None:
+        """Under a yes/no question, the reply read as yes or no first, by sound; None: something else."""
+        answer = yes_or_no(normalized)
+        if answer is None and cancels(normalized):
+            answer = DENY  # "那我过两天再交，今天不交了"
+        rest = after_leading_yes(normalized) if answer is None else None
+        if rest is not None:
+            # "好，交" / "对，你帮我查查": a yes, unless what follows clearly asks for something else.
+            follows = self._match_normalized(text, rest, DialogueContext()) if _MEANINGFUL.search(rest) else None
+            if follows is None or follows.decision != Decision.ACCEPT or (
+                    follows.intent in (context.pending_intent, context.offered, AFFIRM)):
+                answer = AFFIRM
+        return answer if answer in self._index else None
+
+    def _resolved(self, text: str, normalized: str, intent: str) -> MatchResult:
+        """An intent the conversation settles, if this knowledge base has it."""
+        if intent not in self._index:
+            return MatchResult(text, normalized, OUT_OF_SCOPE, 0.0, Decision.NONE)
+        return MatchResult(text, normalized, intent, 1.0, Decision.ACCEPT, (Candidate(intent, 1.0),))
+
+    def _match_normalized(self, text: str, normalized: str, context: DialogueContext) -> MatchResult:
         scores = self._scores(_matching_key(normalized))
+        if context.last_intent in self._index and len(normalized) <= self.config.max_continuity_chars:
+            index = self._index[context.last_intent]
+            scores[index] = min(1.0, scores[index] + self.config.continuity_bonus)
         order = np.argsort(-scores, kind="stable")[: self.config.max_candidates]
         candidates = tuple(
             Candidate(self.intent_ids[i], round(float(scores[i]), 4)) for i in order if scores[i] > 0
         )
         if not candidates:
             return MatchResult(text, normalized, OUT_OF_SCOPE, 0.0, Decision.NONE)
-        return self._decide(text, normalized, candidates)
+        result = self._decide(text, normalized, candidates)
+        settled = self._settled_by_context(result, normalized, context)
+        if settled is not None and settled != result.intent:
+            return replace(self._resolved(text, normalized, settled), candidates=candidates)
+        short = len(normalized) <= self.config.max_continuity_chars
+        if settled is not None or (context.last_intent and result.decision == Decision.CONFIRM
+                                   and (is_follow_up(normalized) or short) and result.intent not in CONVERSATIONAL):
+            # "那电费呢", "电费是多少" after the usage: a short turn's best reading is taken; asking
+            # "您是想问……吗" mid-thread is the annoyance, and "不对，我是问……" puts it right.
+            return replace(result, decision=Decision.ACCEPT)
+        return result
+
+    def _settled_by_context(self, result: MatchResult, normalized: str, context: DialogueContext) -> str | None:
+        """The intent the conversation settles a turn on, when the turn alone is not a clear request."""
+        read_as = FOLLOW_UP_READINGS.get((context.last_intent, result.intent))
+        if read_as in self._index and len(normalized) <= self.config.max_continuity_chars:
+            return read_as  # "什么时候来电" right after a planned outage: when that outage ends
+        if not result.candidates:
+            return None
+        if (context.offered in self._index and goes_ahead(normalized)
+                and context.offered in (c.intent for c in result.candidates[:3])):
+            return context.offered  # "那你给我交了吧" after the amount due: that action, whatever else it resembles
+        if result.decision == Decision.ACCEPT:
+            return None
+        top = result.candidates[0]
+        if context.pending == "confirm_intent" and top.intent == context.pending_intent:
+            return top.intent  # "那我到底欠不欠钱" when offered a look-up of what is owed: yes, that
+        if context.expects_quantity and mentions_kwh(normalized) and BILL_ESTIMATE in self._index:
+            return BILL_ESTIMATE  # "我家一个月三百度左右呢" after the tariff: cost it
+        if context.offered in self._index and (
+                (goes_ahead(normalized) and (top.intent in CONVERSATIONAL or result.decision == Decision.NONE))
+                or (top.intent == context.offered and is_follow_up(normalized))):
+            return context.offered  # "那就交了吧" / "那我现在就交" after the amount due
+        if context.expects_yes_no:
+            return None  # a mumble under "对吗？" is not a yes, whatever was talked about
+        return self._continuing(result, normalized, context)
+
+    def _continuing(self, result: MatchResult, normalized: str, context: DialogueContext) -> str | None:
+        """The last request, when the turn reads as little else: "电话呢" after the hall's hours."""
+        ranked = [c.intent for c in result.candidates[:3]]
+        if context.last_intent not in ranked or result.candidates[0].intent == OUT_OF_SCOPE:
+            return None
+        if result.decision == Decision.NONE:
+            # Nothing else fits either ("大概多久能来人" after a fault report); a bare sound is no question.
+            return context.last_intent if len(normalized) >= _MIN_QUESTION_CHARS else None
+        last_score = next(c.score for c in result.candidates if c.intent == context.last_intent)
+        ahead = result.candidates[: ranked.index(context.last_intent)]
+        if all(c.intent in NOISE or c.score - last_score < self.config.accept_margin for c in ahead):
+            return context.last_intent
+        return None
 
     def _scores(self, key: str) -> np.ndarray:
         """Score in [0, 1] of every intent for one utterance key."""
@@ -270,7 +398,9 @@ class IntentMatcher:
         runner_up = candidates[1].score if len(candidates) > 1 else 0.0
         if best.intent == OUT_OF_SCOPE or best.score < config.none_threshold:
             return MatchResult(text, normalized, OUT_OF_SCOPE, best.score, Decision.NONE, candidates)
-        if best.score >= config.accept_threshold and best.score - runner_up >= config.accept_margin:
+        lead = best.score - runner_up
+        if ((best.score >= config.accept_threshold and lead >= config.accept_margin)
+                or (best.score >= config.clear_lead_threshold and lead >= config.clear_lead_margin)):
             decision = Decision.ACCEPT
         else:
             decision = Decision.CONFIRM

@@ -280,7 +280,7 @@ class ConversationService:
                 # The turn is read as part of the conversation: a reply to the open question, a follow-up.
                 context = dialogue_context(stored.state, world.today)
                 match = self.knowledge.matcher.match(text, context)
-                slots = with_context(extract_slots(match.normalized, world.today), context, match.intent)
+                slots = with_context(extract_slots(match.normalized, world.today), context, match.intent, match.normalized)
                 understanding = Understanding(match, slots, asr_confidence, detect_danger(match.normalized))
                 outcome = self.policy.step(stored.state, understanding, world)
                 reply = self._reply(outcome.state, outcome.reply, match.confidence)

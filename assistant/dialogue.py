@@ -46,9 +46,10 @@ from assistant.answers import Answer, CustomerFacts, mask_name
 from assistant.voice_settings import VoiceSettings
 from intents import Decision, MatchResult, Slots, extract_slots, normalize
 from intents import ids
-from intents.context import CONVERSATIONAL, YES_NO_QUESTIONS, DialogueContext
+from intents.context import ASKS_AMOUNT, CONVERSATIONAL, YES_NO_QUESTIONS, DialogueContext, month_step, takes_back
 from intents.ids import AFFIRM, DENY, EMERGENCY, GOODBYE, HUMAN_AGENT, OUT_OF_SCOPE, REPEAT, SLOWER
 from intents.safety import Alarm, Danger
+from intents.slots import shift_month
 # Intents that work whatever else is going on.
 # Offered as numbered choices when 小电 did not understand.
 DEFAULT_CHOICES = (ids.PAY_BILL, ids.QUERY_BILL, ids.REPORT_OUTAGE)
@@ -82,7 +83,10 @@ _YES_NO_PROMPT = re.compile(r"请您?说“对”或者“不对”。")
 _QUESTION = re.compile(r"[^。！？]*？")
 # Actions that state what they will do and ask "对吗" anyway: no "您是想问……吗" before them.
 SELF_CONFIRMING = frozenset({ids.PAY_BILL, ids.REMINDER_UNSUBSCRIBE, ids.UPDATE_CONTACT})
-_ASKS_AMOUNT = re.compile(r"多少|几块|几元")
+# Actions done at once, and what a change of mind right after them asks for.
+UNDONE_BY = {ids.REMINDER_SUBSCRIBE: ids.REMINDER_UNSUBSCRIBE}
+# What "how much" is about while a payment waits for its yes.
+AMOUNT_QUESTIONS = frozenset({ids.PAY_BILL, ids.QUERY_BILL, ids.QUERY_BALANCE, ids.BILL_ESTIMATE})
 
 
 class Channel(StrEnum):
@@ -366,14 +370,17 @@ def dialogue_context(state: SessionState, today: date) -> DialogueContext:
     pending = state.pending
     month, kwh = None, None
     said = [turn.text for turn in state.transcript if turn.speaker == "customer"][-CONTEXT_TURNS:]
-    for text in reversed(said):  # the latest month and kWh said
-        slots = extract_slots(normalize(text), today)
-        month = month or slots.month
-        kwh = slots.kwh if kwh is None else kwh
+    for text in said:  # oldest first: the latest month (said, or counted from the one before) and kWh
+        normalized = normalize(text)
+        slots = extract_slots(normalized, today)
+        step = month_step(normalized)
+        month = slots.month or (shift_month(month, step) if month and step is not None else month)
+        kwh = slots.kwh if slots.kwh is not None else kwh
     if pending is not None and pending.kind in ("confirm_action", "confirm_intent"):
         offered = pending.intent  # under "您要交……，对吗？" "行，那就交了吧" is a yes
     else:
-        offered = OFFERED_AFTER.get(state.topic, "")
+        # After an amount, paying is offered; after paying was put off, "还是交了吧" takes it up again.
+        offered = OFFERED_AFTER.get(state.topic, state.topic if state.topic in SELF_CONFIRMING else "")
     return DialogueContext(pending=pending.kind if pending else "", pending_intent=pending.intent if pending else "",
                            last_intent=state.topic, offered=offered, month=month, kwh=kwh)
 
@@ -546,6 +553,10 @@ class Policy:
             if pending.kind == "verify_offer":
                 return self._send_code(state, pending, world)
             return self._handle_intent(state, pending.intent, understanding, world)
+        if (pending.kind == "confirm_action" and pending.intent == ids.PAY_BILL and intent in AMOUNT_QUESTIONS
+                and ASKS_AMOUNT.search(understanding.match.normalized) and not takes_back(understanding.match.normalized)):
+            # "多少钱来着？" while asked to confirm the payment: the amount again, and the same question.
+            return self._handle_intent(replace(state, pending=None), ids.PAY_BILL, understanding, world)
         if intent == DENY:
             state = replace(state, pending=None)
             if pending.kind == "confirm_intent":
@@ -692,7 +703,7 @@ class Policy:
         settled = self._settled_by_slots(understanding, world)
         if settled is not None:
             return self._handle_intent(replace(state, misses=0), settled, understanding, world)
-        if match.intent == ids.PAY_BILL and _ASKS_AMOUNT.search(match.normalized):
+        if match.intent == ids.PAY_BILL and ASKS_AMOUNT.search(match.normalized):
             # "我这个月要交多少电费" asks the amount; paying is offered once it has been heard.
             return self._handle_intent(replace(state, misses=0), ids.QUERY_BILL, understanding, world)
         if match.decision == Decision.CONFIRM and match.intent not in SELF_CONFIRMING | {AFFIRM, DENY, GOODBYE}:
@@ -901,6 +912,12 @@ class Policy:
         if intent == AFFIRM and offered in SELF_CONFIRMING:
             # "行" after hearing the amount due: the payment, which still asks "对吗" before anything happens.
             return self._handle_intent(state, offered, understanding, world)
+        if understanding.slots.account and state.topic in (NAMED_ACTIONS | AMOUNT_DUE_INTENTS):
+            # "不对不对，是三二零一……零三": the request goes on with the 户号 as corrected.
+            return self._handle_intent(state, state.topic, understanding, world)
+        if intent == DENY and state.topic in UNDONE_BY:
+            # "算了，那就不要了" right after the reminder was switched on: switch it off (which asks first).
+            return self._handle_intent(state, UNDONE_BY[state.topic], understanding, world)
         return Outcome(state, _say(state, "好的。请问有什么可以帮您？", intent, "accept"))
 
     def _handoff(self, state: SessionState, reason: HandoffReason, world: World, lead: str = "") -> Outcome:

@@ -21,6 +21,8 @@ from intents.ids import (
     GREETING,
     OUT_OF_SCOPE,
     PLANNED_OUTAGE,
+    QUERY_BILL,
+    QUERY_USAGE,
     RECONNECT,
     REPEAT,
     REPORT_OUTAGE,
@@ -28,7 +30,7 @@ from intents.ids import (
     TARIFF_INFO,
 )
 from intents.phonetic import fold, syllables
-from intents.slots import Slots
+from intents.slots import Slots, shift_month
 
 # Open questions answered by yes or no (the policy's ``Pending.kind`` values).
 YES_NO_QUESTIONS = frozenset({"confirm_action", "confirm_intent", "offer_handoff", "verify_offer"})
@@ -129,14 +131,17 @@ _TAKE_BACK = re.compile(
 )
 
 
-# "……，今天不交了" / "户号记不得了，算了，……": a change of mind.
-_CANCEL = re.compile(r"算了|(?:不[^了是]{1,2}了|先不[^了]{0,2}了)$")
+# A change of mind: a turn that ends by giving up, whatever came before ("今天不交了",
+# "算了，我儿子说……，那就不要了"); the verbs of doing only, so "电又不来了" stays a report.
+_ENDS_GIVING_UP = re.compile(r"(?:(?:先|就|也|还是)?不(?:要|用|弄|办|交|开|查|改|订|缴|麻烦)了|算了)[吧啊呀]?$")
 
 
 def cancels(normalized: str) -> bool:
     """The turn gives up what is being done (a leading "算了，……" with a request after it does not)."""
+    if _ENDS_GIVING_UP.search(normalized):
+        return True
     rest = without_take_back(normalized)
-    return _CANCEL.search(normalized) is not None and (rest == normalized or not rest)
+    return "算了" in normalized and (rest == normalized or not rest)
 
 
 # "小电你好，我想查查电费": the greeting opens the turn; the request follows.
@@ -161,7 +166,10 @@ def takes_back(normalized: str) -> bool:
 _FOLLOW_UP = re.compile(r"^(?:那|行|好|就|要不)|(?:吧|呢|的话)$")
 # "那就……吧", "行，交了吧": agreeing to do something, not asking about it (no question word).
 _NOT_A_QUESTION = r"(?!.*(?:呢|吗|多少|几|什么|怎么|哪))"
-_GOING_AHEAD = re.compile(rf"^(?:那就|那好|那|行|好|就){_NOT_A_QUESTION}.*吧$|^(?:行|好)?那就{_NOT_A_QUESTION}")
+# Nor a refusal or a farewell ("那不用了，还是留着吧", "就这样吧，拜拜").
+_NOT_A_REFUSAL = r"(?!.*(?:不用|不要|不交|不办|不弄|不了|别|算了|留着|这样吧|拜拜|再见))"
+_GOING_AHEAD = re.compile(rf"^(?:那就|那好|那|行|好|就|还是){_NOT_A_QUESTION}{_NOT_A_REFUSAL}.*吧"
+                          rf"|^(?:行|好)?那就{_NOT_A_QUESTION}{_NOT_A_REFUSAL}")
 _MAX_FOLLOW_UP_CHARS = 10
 
 # A short question that means something else right after a given answer:
@@ -182,6 +190,9 @@ def goes_ahead(normalized: str) -> bool:
     return len(normalized) <= _MAX_FOLLOW_UP_CHARS and _GOING_AHEAD.search(normalized) is not None
 
 
+# "多少钱", "几块": the turn asks an amount.
+ASKS_AMOUNT = re.compile(r"多少|几块|几元")
+
 # A number alone, perhaps with 度 and a particle: "两百", "四百度的话呢". Not ten digits: that is a 户号.
 _QUANTITY = re.compile(r"^(?:那|要是|如果)?用?([0-9]{1,6}(?:\.[0-9]+)?)(?:度|个字|字)?电?(?:的话)?(?:呢|吧|啊)?$")
 
@@ -199,14 +210,35 @@ def bare_quantity(normalized: str) -> Decimal | None:
     return Decimal(match.group(1)) if match else None
 
 
-def with_context(slots: Slots, context: DialogueContext, intent: str) -> Slots:
+# "那再往前一个月呢", "之后一个月": a month counted from the one being talked about, not from today.
+_MONTH_STEP = re.compile(r"(?:再)?往(前|后)推?1?个?月|再(前|后)1个月|之(前|后)1个月|(上|下)1个月")
+# What a month follow-up continues when the last answer had no month in it (the balance).
+MONTHLY_INTENTS = frozenset({QUERY_BILL, QUERY_USAGE})
+
+
+def month_step(normalized: str) -> int | None:
+    found = _MONTH_STEP.search(normalized)
+    if found is None:
+        return None
+    return -1 if ("前" in found.group() or "上" in found.group()) else 1
+
+
+def month_follow_up(normalized: str, context: DialogueContext) -> str | None:
+    """The request "那再往前一个月呢" continues: the last one if it is by month, else the bill."""
+    if context.month is None or month_step(normalized) is None or not is_follow_up(normalized):
+        return None
+    return context.last_intent if context.last_intent in MONTHLY_INTENTS else QUERY_BILL
+
+
+def with_context(slots: Slots, context: DialogueContext, intent: str, normalized: str) -> Slots:
     """The turn's slots, with what it leaves unsaid taken from the conversation.
 
     "那电费呢" after last month's usage keeps last month; a bare number after a cost
     question is the kWh to cost, and so is a kWh said a moment ago ("一个月三百度" … "那要交多少钱").
     """
     if slots.month is None and slots.day is None and context.month is not None:
-        slots = replace(slots, month=context.month)
+        step = month_step(normalized)
+        slots = replace(slots, month=context.month if step is None else shift_month(context.month, step))
     if slots.kwh is None and intent == BILL_ESTIMATE:
         kwh = slots.quantity if slots.quantity is not None else context.kwh
         if kwh is not None:

@@ -30,7 +30,9 @@ from intents.context import (
     DialogueContext,
     after_leading_yes,
     bare_quantity,
+    ASKS_AMOUNT,
     cancels,
+    month_follow_up,
     goes_ahead,
     is_follow_up,
     mentions_kwh,
@@ -39,7 +41,7 @@ from intents.context import (
     without_take_back,
     yes_or_no,
 )
-from intents.ids import AFFIRM, BILL_ESTIMATE, DENY, OUT_OF_SCOPE
+from intents.ids import AFFIRM, BILL_ESTIMATE, DENY, OUT_OF_SCOPE, QUERY_BALANCE, QUERY_BILL
 from intents.normalize import normalize
 from intents.phonetic import phone_key, sound_key
 from intents.spec import IntentSpec
@@ -49,6 +51,10 @@ _DIGIT_RUN = re.compile(r"(?:[0-9]{2,}|[02-9])(?:\.[0-9]+)?|1\.[0-9]+")
 # Shorter than this, a turn that matches nothing is a sound, not a question about the last answer.
 _MIN_QUESTION_CHARS = 3
 _MEANINGFUL = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff]")
+# A number that could be an amount of electricity: not a 10-digit 户号 nor an 11-digit phone.
+_QUANTITY_NUMBER = re.compile(r"(?<![0-9])[0-9]{1,6}(?:\.[0-9]+)?(?![0-9])")
+# What a customer owes, as opposed to what some amount of electricity would cost.
+OWED_INTENTS = frozenset({QUERY_BALANCE, QUERY_BILL})
 
 
 class Decision(StrEnum):
@@ -231,8 +237,9 @@ class IntentMatcher:
             answer = self._yes_or_no(text, normalized, context)
             if answer is not None:
                 return self._resolved(text, normalized, answer)
-        elif context.pending and cancels(normalized):
-            return self._resolved(text, normalized, DENY)  # "户号我记不得了，算了" while asked for it
+        elif (context.pending or context.last_intent) and cancels(normalized):
+            # "户号我记不得了，算了" while asked for it; "……，那就不要了" right after a request
+            return self._resolved(text, normalized, DENY)
         if takes_back(normalized):
             # "不对，我是问……" / "算了，……": the request is what follows; nothing following is a no.
             rest = without_take_back(normalized)
@@ -302,9 +309,19 @@ class IntentMatcher:
             return read_as  # "什么时候来电" right after a planned outage: when that outage ends
         if not result.candidates:
             return None
-        if (context.offered in self._index and goes_ahead(normalized)
-                and context.offered in (c.intent for c in result.candidates[:3])):
-            return context.offered  # "那你给我交了吧" after the amount due: that action, whatever else it resembles
+        if (result.intent == BILL_ESTIMATE and context.kwh is None and ASKS_AMOUNT.search(normalized)
+                and not _QUANTITY_NUMBER.search(normalized)):
+            # "那要交多少钱" names no amount of electricity to cost: it asks what is owed, if that is a reading.
+            owed = next((c.intent for c in result.candidates[1:4] if c.intent in OWED_INTENTS), None)
+            if owed in self._index:
+                return owed
+        continued = month_follow_up(normalized, context)
+        if continued in self._index:
+            return continued  # "那再往前一个月呢": the same question, a month earlier
+        if goes_ahead(normalized):
+            going = self._going_ahead_with(result, context)
+            if going is not None:
+                return going
         if result.decision == Decision.ACCEPT:
             return None
         top = result.candidates[0]
@@ -312,23 +329,35 @@ class IntentMatcher:
             return top.intent  # "那我到底欠不欠钱" when offered a look-up of what is owed: yes, that
         if context.expects_quantity and mentions_kwh(normalized) and BILL_ESTIMATE in self._index:
             return BILL_ESTIMATE  # "我家一个月三百度左右呢" after the tariff: cost it
-        if context.offered in self._index and (
-                (goes_ahead(normalized) and (top.intent in CONVERSATIONAL or result.decision == Decision.NONE))
-                or (top.intent == context.offered and is_follow_up(normalized))):
-            return context.offered  # "那就交了吧" / "那我现在就交" after the amount due
+        if context.offered in self._index and top.intent == context.offered and is_follow_up(normalized):
+            return context.offered  # "那我现在就交" after the amount due
         if context.expects_yes_no:
             return None  # a mumble under "对吗？" is not a yes, whatever was talked about
         return self._continuing(result, normalized, context)
 
+    def _going_ahead_with(self, result: MatchResult, context: DialogueContext) -> str | None:
+        """"那就……吧": the action just offered, unless the turn clearly names another one
+        ("那你给我交了吧" after the amount due pays; "那我还是在你这儿交吧" after a fraud warning
+        that offered a look-up pays too)."""
+        top = result.candidates[0]
+        offered_score = next((c.score for c in result.candidates if c.intent == context.offered), 0.0)
+        if context.offered in self._index and (
+                top.intent in CONVERSATIONAL or top.score - offered_score < self.config.accept_margin):
+            return context.offered
+        return top.intent if top.intent not in CONVERSATIONAL and (context.offered or context.last_intent) else None
+
     def _continuing(self, result: MatchResult, normalized: str, context: DialogueContext) -> str | None:
         """The last request, when the turn reads as little else: "电话呢" after the hall's hours."""
         ranked = [c.intent for c in result.candidates[:3]]
-        if context.last_intent not in ranked or result.candidates[0].intent == OUT_OF_SCOPE:
+        if context.last_intent not in ranked:
             return None
+        top = result.candidates[0]
+        last_score = next(c.score for c in result.candidates if c.intent == context.last_intent)
+        if top.intent == OUT_OF_SCOPE and top.score - last_score >= self.config.accept_margin:
+            return None  # clearly small talk, not more of the same ("几点能有电" after an outage is more of it)
         if result.decision == Decision.NONE:
             # Nothing else fits either ("大概多久能来人" after a fault report); a bare sound is no question.
             return context.last_intent if len(normalized) >= _MIN_QUESTION_CHARS else None
-        last_score = next(c.score for c in result.candidates if c.intent == context.last_intent)
         ahead = result.candidates[: ranked.index(context.last_intent)]
         if all(c.intent in NOISE or c.score - last_score < self.config.accept_margin for c in ahead):
             return context.last_intent

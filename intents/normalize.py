@@ -26,6 +26,13 @@ MAX_INPUT_CHARS = 200
 FILLERS = ("那个", "就是说", "就是", "然后呢", "嗯", "啊", "哎", "唉", "呃", "哦", "噢", "喔", "呀")
 _FILLER_PATTERN = re.compile("|".join(map(re.escape, FILLERS)))
 
+# Northern and regional everyday words, said to 小电 as often as the standard ones (俺们这明儿停电不,
+# 电费咋算的): each read as its standard form, so one set of examples serves both. Longest first.
+_DIALECT = {"俺们": "我们", "俺": "我", "咋样": "怎么样", "咋": "怎么", "啥子": "什么", "啥": "什么",
+            "明儿个": "明天", "明儿": "明天", "今儿个": "今天", "今儿": "今天", "昨儿个": "昨天", "昨儿": "昨天",
+            "后儿个": "后天", "晓得": "知道", "中不中": "行不行", "甭": "不用", "木有": "没有"}
+_DIALECT_PATTERN = re.compile("|".join(sorted(map(re.escape, _DIALECT), key=len, reverse=True)))
+
 # Keep CJK ideographs, ASCII letters and digits and the decimal point; drop the rest
 # (punctuation, emoji, symbols, control characters, whitespace).
 _DROP_PATTERN = re.compile(r"[^0-9a-z\.\u3007\u3400-\u4dbf\u4e00-\u9fff]+")  # \u3007: 〇, the zero
@@ -56,6 +63,7 @@ def normalize(text: str) -> str:
     # NFKC turns full-width letters and digits into ASCII (１２３ → 123).
     text = unicodedata.normalize("NFKC", text).lower()
     text = _t2s.convert(text)
+    text = _DIALECT_PATTERN.sub(lambda word: _DIALECT[word.group()], text)
     text = _DROP_PATTERN.sub(" ", text)
     # A filler alone is an answer (嗯 = yes, 啊 = what?), so keep it when nothing else is said.
     without_fillers = _FILLER_PATTERN.sub(" ", text)
@@ -95,6 +103,8 @@ def _end_of_long_number(chunks: list[str], start: int) -> int:
     """The end of the chunks from ``start`` that make a 户号 or mobile number, else ``start + 1``."""
     joined = ""
     for end in range(start, len(chunks)):
+        if end > start and len(chunks[end]) >= ACCOUNT_DIGITS:
+            break  # a whole 户号 said in one breath stands alone ("最后一个是1，3201000001")
         joined += chunks[end]
         if len(joined) == ACCOUNT_DIGITS or MOBILE.fullmatch(joined):
             return end + 1

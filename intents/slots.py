@@ -64,6 +64,12 @@ def _shift_month(year: int, month: int, offset: int) -> tuple[int, int]:
     return index // 12, index % 12 + 1
 
 
+def shift_month(month: str, offset: int) -> str:
+    """'2026-10' moved by ``offset`` months."""
+    year, number = _shift_month(int(month[:4]), int(month[5:7]), offset)
+    return f"{year:04d}-{number:02d}"
+
+
 def _month(text: str, today: date) -> str | None:
     for word, offset in _RELATIVE_MONTH:
         if word in text:

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from intents import Decision, IntentMatcher, extract_slots, normalize
-from intents.context import DialogueContext, with_context, yes_or_no
+from intents.context import DialogueContext, cancels, goes_ahead, month_step, with_context, yes_or_no
 
 PAYING = DialogueContext(pending="confirm_action", pending_intent="pay_bill", last_intent="pay_bill")
 
@@ -64,20 +64,39 @@ def test_a_bare_quantity_after_a_cost_question_is_costed(shipped_matcher: Intent
     context = DialogueContext(last_intent="tariff_info")
     result = shipped_matcher.match(said, context)
     assert (result.intent, result.decision) == ("bill_estimate", Decision.ACCEPT)
-    slots = with_context(extract_slots(result.normalized, date(2026, 11, 22)), context, result.intent)
+    slots = with_context(extract_slots(result.normalized, date(2026, 11, 22)), context, result.intent, result.normalized)
     assert slots.kwh in (Decimal(200), Decimal(300), Decimal(400))
 
 
 def test_a_follow_up_keeps_the_month() -> None:
     context = DialogueContext(last_intent="query_bill", month="2026-10")
-    slots = with_context(extract_slots(normalize("用了几度电啊"), date(2026, 11, 22)), context, "query_usage")
+    slots = with_context(extract_slots(normalize("用了几度电啊"), date(2026, 11, 22)), context, "query_usage", normalize("用了几度电啊"))
     assert slots.month == "2026-10"
-    own = with_context(extract_slots(normalize("这个月呢"), date(2026, 11, 22)), context, "query_usage")
+    own = with_context(extract_slots(normalize("这个月呢"), date(2026, 11, 22)), context, "query_usage", normalize("这个月呢"))
     assert own.month == "2026-11"
 
 
 
 def test_a_kwh_said_a_moment_ago_is_costed_when_asked() -> None:
     context = DialogueContext(last_intent="query_usage", kwh=Decimal(300))
-    slots = with_context(extract_slots("那要交多少钱", date(2026, 11, 22)), context, "bill_estimate")
+    slots = with_context(extract_slots("那要交多少钱", date(2026, 11, 22)), context, "bill_estimate", "那要交多少钱")
     assert slots.kwh == Decimal(300)
+
+
+@pytest.mark.parametrize("said, gives_up", [
+    ("算了，我儿子说手机上会有提示的，那就不要了", True), ("先不弄了", True), ("今天不交了", True),
+    ("电又不来了", False), ("算了，还是交了吧", False), ("不对，我是问欠多少", False)])
+def test_a_turn_that_ends_by_giving_up_cancels(said: str, gives_up: bool) -> None:
+    assert cancels(normalize(said)) is gives_up
+
+
+@pytest.mark.parametrize("said, going", [
+    ("那你给我交了吧", True), ("还是交了吧省得跑一趟", True), ("那不用了，还是留着吧", False), ("就这样吧，拜拜", False),
+    ("那要交多少钱吧", False)])
+def test_going_ahead_is_neither_a_refusal_nor_a_farewell_nor_a_question(said: str, going: bool) -> None:
+    assert goes_ahead(normalize(said)) is going
+
+
+@pytest.mark.parametrize("said, step", [("那再往前一个月呢", -1), ("之前一个月呢", -1), ("再往后一个月呢", 1), ("上个月呢", None)])
+def test_a_month_step_counts_from_the_month_talked_about(said: str, step: int | None) -> None:
+    assert month_step(normalize(said)) == step

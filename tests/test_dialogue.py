@@ -44,6 +44,11 @@ class Script:
         self.state = service.start(channel, account, caller_phone)
         self.replies: list[ConversationReply] = []
 
+    def card_read(self, account: str) -> Script:
+        """The account's card read at the kiosk: verified, as the hall's reader makes it."""
+        self.service.present_card(self.state.id, Channel.KIOSK, account)
+        return self
+
     def say(self, text: str) -> ConversationReply:
         reply = self.service.handle(self.state.id, text)
         self.replies.append(reply)
@@ -568,3 +573,50 @@ def test_asked_again_the_question_comes_alone_and_small_talk_lets_it_go(service)
     chat2.say("交电费")
     friendly = chat2.say("我老伴今天过生日")
     assert friendly.intent == "none" and "没听清" not in friendly.text and "帮您" in friendly.text
+
+
+def test_put_off_then_taken_up_again_the_payment_goes_ahead(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service)
+    chat.say("我来交电费")
+    assert "对吗" in chat.say("3201000001").text
+    assert chat.say("等等，我先问问我儿子，先不弄了").intent == "deny"
+    again = chat.say("算了算了，还是交了吧，省得跑一趟")
+    assert again.intent == "pay_bill" and "对吗" in again.text
+    assert chat.say("对").pay_url
+
+
+def test_changing_her_mind_right_after_a_reminder_is_switched_on_switches_it_off(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service).card_read(DEMO)
+    assert "开通" in chat.say("每个月交电费的那个提醒，帮我开一个").text
+    undo = chat.say("哎算了，我儿子说手机上会有提示的，那就不要了")
+    assert undo.intent == "reminder_unsubscribe" and "对吗" in undo.text
+    assert "取消" in chat.say("对").text
+    kept = Script(service).card_read(DEMO)
+    kept.say("帮我把电费提醒取消了")
+    assert "取消" not in kept.say("哦，那不用了，还是留着吧").text.replace("不取消", "")
+
+
+def test_asking_the_amount_while_the_payment_waits_says_it_again(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service)
+    chat.say("交电费")
+    chat.say("3201000001")
+    again = chat.say("多少钱来着？一百多？")
+    assert "128.50" in again.text and "对吗" in again.text and "先不办" not in again.text
+    corrected = chat.say("不对不对，我是说先查查欠多少，不是要交")
+    assert corrected.intent in ("query_balance", "query_bill", "deny") and not corrected.pay_url
+
+
+def test_a_month_counted_from_the_one_just_talked_about(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service).card_read(DEMO)
+    assert "242" in chat.say("我家上个月用了多少电").text
+    assert "128.50" in chat.say("那钱呢，要交多少").text
+    before = chat.say("那再往前一个月呢")
+    assert "122.09" in before.text and "9月" in before.text
+
+
+def test_how_much_to_pay_without_any_electricity_named_is_what_is_owed(service) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service)
+    chat.say("我是三二零一零零零零零一的户主，上个月用了多少度电")
+    owed = chat.say("那要交多少钱")
+    assert "128.50" in owed.text and "多少度" not in owed.text
+    assert "161.99" in Script(service).say("用三百度电要交多少钱").text

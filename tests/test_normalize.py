@@ -60,3 +60,13 @@ def test_the_ideographic_zero_is_a_zero() -> None:
     """〇 (U+3007) sits outside the CJK ideograph block; a 户号 written with it must survive."""
     assert normalize("三二〇一〇〇〇〇〇一") == "3201000001"
     assert normalize("二〇二六年") == "2026年"
+
+
+def test_a_whole_account_number_is_not_joined_to_a_digit_said_before_it() -> None:
+    assert normalize("最后一个是一，三二零一零零零零零一") == "最后1个是1 3201000001"
+
+
+@pytest.mark.parametrize("said, standard", [("俺们这明儿停电不", "我们这明天停电不"), ("电费是咋收的", "电费是怎么收的"),
+                                            ("啥时候来电", "什么时候来电"), ("俺不晓得户号", "我不知道户号")])
+def test_everyday_regional_words_read_as_their_standard_form(said: str, standard: str) -> None:
+    assert normalize(said) == standard

@@ -16,10 +16,10 @@ from intents.safety import Alarm, Danger, detect_danger
 from knowledge_base.seed import load_intent_seeds
 
 DATA = Path(__file__).resolve().parent / "data" / "safety"
-MIN_ALARMS = 150
-MIN_EMERGENCIES = 90
-MIN_FRAUDS = 60
-MIN_ORDINARY = 300
+MIN_ALARMS = 500
+MIN_EMERGENCIES = 320
+MIN_FRAUDS = 180
+MIN_ORDINARY = 800
 DANGER_INTENTS = {Danger.EMERGENCY: "emergency", Danger.FRAUD: "fraud_check"}
 
 
@@ -132,4 +132,46 @@ def test_a_question_about_what_could_happen_is_not_an_alarm(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["", "电" * 200, "的" * 200, "a" * 200, "12345"])
 def test_odd_input_is_quietly_no_alarm(text: str) -> None:
+    assert detect_danger(normalize(text)) is None
+
+
+@pytest.mark.parametrize(
+    ("heard", "kind"),
+    [
+        # words between the touch and the wire, and a wire said as what happened to it
+        ("哎呀不好了不好了，我老伴在院子里碰着那根掉下来的电线，人倒下了", Danger.EMERGENCY),
+        ("我老头子在地里碰到那根耷拉下来的线了", Danger.EMERGENCY),
+        ("村口那根断了的电线横在路上", Danger.EMERGENCY),
+        # a person down beside something electric, whatever the words between
+        ("我弟弟摸到那个铁皮电箱，当场就倒了", Danger.EMERGENCY),
+        ("老伴在浴室里用吹风机，叫了半天没反应", Danger.EMERGENCY),
+        ("我奶奶碰了一下那个漏电的电炉子，人现在说胡话", Danger.EMERGENCY),
+        # the money handed to the visitor himself, in cash
+        ("等一下，门口来了个穿工作服的，说直接把钱给他就行，给现金还便宜点", Danger.FRAUD),
+        ("那个人说交现金给他就行，不用去营业厅那么麻烦", Danger.FRAUD),
+        ("有个人说给他一千块钱就能给我家接一根免费的电", Danger.FRAUD),
+        ("电话里的人让我告诉他手机上收到的数字", Danger.FRAUD),
+    ],
+)
+def test_a_family_of_phrasings_is_caught_not_one_sentence(heard: str, kind: Danger) -> None:
+    alarm = detect_danger(normalize(heard))
+    assert (alarm.kind if alarm else None) == kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "营业厅可以交现金吗，我不会用手机",  # cash at the hall is ordinary
+        "我打电话问了，营业厅可以交现金吗",  # the caller's own call is no stranger
+        "村里电工上门收电费，给他现金可以吗",  # 上门 as a service, said plainly
+        "我儿子说电费交给他就行，他在手机上帮我交",  # family, not a visitor
+        "电视看着看着我爸就睡着了叫不醒，费电吗",  # asleep, not knocked down
+        "我家开关按下去没反应，灯不亮",  # a switch without a response is no person
+        "我老伴腿不好，躺下起不来，能上门办业务吗",  # no electricity near the fall
+        "热水器洗澡的时候会不会漏电让人浑身发麻",  # wondering, inside a long window
+        "燃气灶开关一拧一下就着了，是不是要换电池",  # a gas stove lights
+        "骑共享单车去营业厅交电费",
+    ],
+)
+def test_near_misses_of_the_new_families_stay_quiet(text: str) -> None:
     assert detect_danger(normalize(text)) is None

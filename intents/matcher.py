@@ -50,6 +50,7 @@ from intents.spec import IntentSpec
 _DIGIT_RUN = re.compile(r"(?:[0-9]{2,}|[02-9])(?:\.[0-9]+)?|1\.[0-9]+")
 # Shorter than this, a turn that matches nothing is a sound, not a question about the last answer.
 _MIN_QUESTION_CHARS = 3
+_QUESTION_WORD = re.compile(r"多久|多长|多少|几|什么|哪|吗|呢|怎么|能不能|会不会|要不要|有没有|是不是|咋")
 _MEANINGFUL = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff]")
 # A number that could be an amount of electricity: not a 10-digit 户号 nor an 11-digit phone.
 _QUANTITY_NUMBER = re.compile(r"(?<![0-9])[0-9]{1,6}(?:\.[0-9]+)?(?![0-9])")
@@ -356,8 +357,10 @@ class IntentMatcher:
         if top.intent == OUT_OF_SCOPE and top.score - last_score >= self.config.accept_margin:
             return None  # clearly small talk, not more of the same ("几点能有电" after an outage is more of it)
         if result.decision == Decision.NONE:
-            # Nothing else fits either ("大概多久能来人" after a fault report); a bare sound is no question.
-            return context.last_intent if len(normalized) >= _MIN_QUESTION_CHARS else None
+            # Nothing else fits either: a question goes on about the last request ("大概多久能来人" after a
+            # fault report); a bare sound or a mumble ("哗啦哗啦的东西") is a miss.
+            asks = len(normalized) >= _MIN_QUESTION_CHARS and _QUESTION_WORD.search(normalized) is not None
+            return context.last_intent if asks else None
         ahead = result.candidates[: ranked.index(context.last_intent)]
         if all(c.intent in NOISE or c.score - last_score < self.config.accept_margin for c in ahead):
             return context.last_intent

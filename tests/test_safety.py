@@ -16,10 +16,10 @@ from intents.safety import Alarm, Danger, detect_danger
 from knowledge_base.seed import load_intent_seeds
 
 DATA = Path(__file__).resolve().parent / "data" / "safety"
-MIN_ALARMS = 500
-MIN_EMERGENCIES = 320
-MIN_FRAUDS = 180
-MIN_ORDINARY = 800
+MIN_ALARMS = 800
+MIN_EMERGENCIES = 500
+MIN_FRAUDS = 300
+MIN_ORDINARY = 1050
 DANGER_INTENTS = {Danger.EMERGENCY: "emergency", Danger.FRAUD: "fraud_check"}
 
 
@@ -174,4 +174,97 @@ def test_a_family_of_phrasings_is_caught_not_one_sentence(heard: str, kind: Dang
     ],
 )
 def test_near_misses_of_the_new_families_stay_quiet(text: str) -> None:
+    assert detect_danger(normalize(text)) is None
+
+
+@pytest.mark.parametrize(
+    ("heard", "kind"),
+    [
+        # the body's answer to a shock, without 触电 (被电哭了, 摸着扎手, 人就软了)
+        ("孙子拿钥匙往插座眼里捅，被电哭了", Danger.EMERGENCY),
+        ("水管子上有电，摸着扎手", Danger.EMERGENCY),
+        ("大娘摸了一下墙上的开关，人就软了", Danger.EMERGENCY),
+        ("洗碗的时候手碰到插座，手一下就不听使唤了", Danger.EMERGENCY),
+        # someone lying by a box, thrown off by an appliance
+        ("变电箱旁边躺着一个人，不知道咋回事", Danger.EMERGENCY),
+        ("我那个手刚才摸到电熨斗，一股劲儿把我甩开了", Danger.EMERGENCY),
+        # a bare 线 broken, burning or live; fire spreading; smoke filling a room
+        ("外头的线被树枝压断了，掉在路中间，还在冒火", Danger.EMERGENCY),
+        ("电表上头的线着了，俺用啥灭啊", Danger.EMERGENCY),
+        ("家里电线短路了，火都窜上窗帘了", Danger.EMERGENCY),
+        ("三轮车充电器烧了，一屋子的烟", Danger.EMERGENCY),
+        ("插座那一块墙都熏黑了，还热乎乎的", Danger.EMERGENCY),
+        # money to an account or a person he names, a prize that costs a fee, a levy on every house
+        ("有人打电话说我欠电费，要把钱转到他给的账户上", Danger.FRAUD),
+        ("他说我的电表是假的要罚款，让我微信转给他", Danger.FRAUD),
+        ("说我中奖了电费全免，先交个人所得税", Danger.FRAUD),
+        ("有人上门说电表要年检，一户收八十", Danger.FRAUD),
+        # threats without 就, and their mirror
+        ("刚刚来了个人说不交钱马上剪我家的线", Danger.FRAUD),
+        ("有个人说给他转两百块就不给我家停电", Danger.FRAUD),
+        # codes and phones handed over, a caller who must not be hung up on
+        ("那人说我的户头要注销，让我把短信上的数字说给他", Danger.FRAUD),
+        ("电话里那人叫俺别挂电话，一直让俺去银行", Danger.FRAUD),
+        ("有个人要我把手机给他，说是帮我设置交电费", Danger.FRAUD),
+        # a bad line: 验正码, 银航卡号, 着伙
+        ("电话里让我报银航卡号", Danger.FRAUD),
+        ("插座着伙了", Danger.EMERGENCY),
+    ],
+)
+def test_families_from_the_third_unseen_set_are_caught(heard: str, kind: Danger) -> None:
+    alarm = detect_danger(normalize(heard))
+    assert (alarm.kind if alarm else None) == kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "着火的时候要先拉电闸对吗",  # what to do in general
+        "电动车充电器发烫是正常的吗",  # heat asked about
+        "这个灯怎么灭不了",  # a lamp put out, not a fire
+        "炒菜的时候火都窜上来了，燃气灶是不是坏了",
+        "电线杆上的广告牌歪了",
+        "我儿子让我用手机扫他的二维码把钱给他，他帮我交电费",  # family
+        "我给营业厅打电话，客服让我别挂，帮我转接",
+        "我在手机上交电费，让我输验证码，这个正常吧",
+        "营业厅打电话说我欠费了，让我去交",
+        "上门的工作人员有没有工号可以查",
+        "网上交电费打折吗",
+    ],
+)
+def test_near_misses_of_the_third_set_stay_quiet(text: str) -> None:
+    assert detect_danger(normalize(text)) is None
+
+
+@pytest.mark.parametrize(
+    ("heard", "kind"),
+    [
+        # an electric thing and a harm after it, in words no rule names
+        ("俺们厂里那个电焊机的线破了，有个工人抓上去就没松开手", Danger.EMERGENCY),
+        ("我外婆说开冰箱门的时候手里嗡的一下，现在人恍恍惚惚的", Danger.EMERGENCY),
+        # a stranger and what a fraudster wants after him
+        ("来了个小姑娘说要给老人办电费优惠卡，要了我的身份证还让我签字交钱", Danger.FRAUD),
+    ],
+)
+def test_the_loose_layer_catches_wording_no_rule_names(heard: str, kind: Danger) -> None:
+    alarm = detect_danger(normalize(heard))
+    assert alarm is not None and alarm.kind == kind
+    assert alarm.cue and alarm.cue in normalize(heard)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "开着电视看着看着我就晕乎乎睡着了",  # asleep, not knocked down
+        "我腿脚麻，想用电热毯暖和暖和",  # the harm before the thing
+        "插座没冒火花，就是不通电",  # denied
+        "我家电热水器洗澡时有点麻，想找人检查一下，现在没人用",  # a service request
+        "门口卖菜的，我给了他10块",
+        "有人说现金交电费更快",  # hearsay
+        "那个小伙子帮我把电费交了，我给了他现金，他是我外甥",  # family
+        "有人来我家抄电表，说这个月用了200度",  # kilowatt-hours, not money
+        "小孩咬充电线会不会有事，怎么防",  # a worry said after words that do not say it happened
+    ],
+)
+def test_the_loose_layer_stays_quiet_on_ordinary_statements(text: str) -> None:
     assert detect_danger(normalize(text)) is None

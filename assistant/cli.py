@@ -271,14 +271,22 @@ def models_add_vosk(
 
 @models_app.command("list")
 def models_list() -> None:
-    """Registered models and the engine that `auto` would use."""
+    """Registered models, the engine that `auto` would use, and the voices with their licences."""
     from assistant.speech.engines import chosen_engine
     from assistant.speech.models import registered_vosk_models
+    from assistant.speech.natural_voice import natural_voice_installed
+    from assistant.speech.voices import ESPEAK_LICENCE, NATURAL_LICENCE, choose_voice
 
     settings = get_settings()
     for model in registered_vosk_models(settings.data_dir):
         typer.echo(f"vosk\t{model.name}\t{model.language}\t{model.path}")
     typer.echo(f"当前识别引擎：{chosen_engine(settings)}")
+    installed = {"natural": natural_voice_installed(), "espeak": True}
+    for key, licence in (("natural", NATURAL_LICENCE), ("espeak", ESPEAK_LICENCE)):
+        typer.echo(f"voice\t{key}\t{'已安装' if installed[key] else '未安装'}\t{licence.engine}")
+        typer.echo(f"\t代码许可 code licence: {licence.code_licence}")
+        typer.echo(f"\t训练数据 training data: {licence.training_data}")
+    typer.echo(f"当前{choose_voice(settings.voice).announcement}")
 
 
 @models_app.command("prepare")
@@ -296,6 +304,25 @@ def models_prepare() -> None:
         _fail(str(error))
     typer.echo(f"Whisper 模型：{folder}（已校验）")
     typer.echo(f"语音识别就绪：{chosen_engine(settings)}，加载 {getattr(recognizer, 'load_seconds', 0):.1f} 秒")
+    _prepare_voice(settings.voice)
+
+
+def _prepare_voice(setting: str) -> None:
+    """Start the chosen voice once, so a broken voice shows here and not in front of a customer."""
+    from assistant.speech.audio import AudioError
+    from assistant.speech.natural_voice import NaturalVoice
+    from assistant.speech.voices import choose_voice
+
+    choice = choose_voice(setting)
+    typer.echo(choice.announcement)
+    if isinstance(choice.voice, NaturalVoice):
+        try:
+            status = choice.voice.process.start()
+        except AudioError as error:
+            _fail(f"{error}（自然音色启动失败；可设 XIAODIAN_VOICE=espeak 先用机器音）")
+        finally:
+            choice.voice.close()
+        typer.echo(f"自然音色就绪：{status.interpreter}，加载 {status.load_seconds:.1f} 秒")
 
 
 @intents_app.command("match")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -48,10 +49,15 @@ def configured_voice(settings: Settings) -> VoiceSettings:
 
 
 def make_speaker(settings: Settings) -> Speaker:
-    """The voice every channel speaks with (espeak-ng's pinyin voice), its audio cached on disk."""
-    from assistant.speech.tts import EspeakPinyinVoice, Speaker
+    """The voice every channel speaks with (``XIAODIAN_VOICE``), its audio cached on disk; the choice
+    is logged, and said plainly when the natural voice is missing and espeak-ng speaks instead."""
+    from assistant.speech.tts import Speaker
+    from assistant.speech.voices import choose_voice
 
-    return Speaker(EspeakPinyinVoice(), settings.speech_cache_dir)
+    choice = choose_voice(settings.voice)
+    logging.getLogger("xiaodian.voice").log(logging.WARNING if choice.fell_back else logging.INFO,
+                                            "%s", choice.announcement)
+    return Speaker(choice.voice, settings.speech_cache_dir)
 
 
 def build_services(settings: Settings, engine: Engine | None = None, seed: bool = True,

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     end_silence_s: float = 1.2
     max_utterance_s: float = 15.0
     # Voice
+    # Which voice speaks (assistant/speech/voices.py): auto = the natural voice when the `voice`
+    # extra is installed, else espeak-ng; natural; espeak; or an operator's "module:factory".
+    voice: str = "auto"
     voice_rate: int = 130
     voice_volume: float = 1.0
     # Admin and staff accounts. A login lasts one shift, then asks again.

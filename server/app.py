@@ -30,7 +30,8 @@ from assistant.accounts import FIRST_ADMIN_NAME, ensure_first_admin
 from assistant.admission import ConnectionCap, RecognitionGate
 from assistant.providers import check_payment_settings
 from assistant.retention import DailyTurnLogPurge
-from assistant.services import build_services, make_speaker
+from assistant.services import build_services, configured_voice, make_speaker
+from assistant.spoken_answers import SpeechWarmer
 from knowledge_base.settings import Settings, get_settings
 from knowledge_base.db import make_engine
 from knowledge_base.seed import seed_database
@@ -91,6 +92,9 @@ def _start(app: FastAPI) -> None:
         # Loaded now, not on the first question, so nobody waits seconds mid-conversation;
         # in a thread so /healthz answers meanwhile (/readyz says "not yet").
         threading.Thread(target=_load_speech, args=(app,), daemon=True, name="load-speech").start()
+        # Every fixed answer's audio made before the first customer asks, and again after each edit.
+        app.state.speech_warmer = SpeechWarmer(services.knowledge, app.state.speaker, configured_voice(settings))
+        app.state.speech_warmer.start()
 
 
 def _load_speech(app: FastAPI) -> None:
@@ -121,6 +125,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     reconciler.cancel()
     app.state.turn_log_purge.stop()
+    if app.state.speech_warmer is not None:
+        app.state.speech_warmer.stop()
+    app.state.speaker.close()
     app.state.engine.dispose()
 
 
@@ -133,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if app.state.settings.speech_enabled:
         app.state.readiness["speech"] = False
     app.state.recognizer = None
+    app.state.speech_warmer = None
     app.state.metrics = Metrics()
     # Admission control (finding 5): speech and WebSockets are bounded, shared by every route.
     app.state.recognition_gate = RecognitionGate(app.state.settings.recognition_slots,

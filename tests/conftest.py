@@ -16,6 +16,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 EVAL_DIR = REPO_ROOT.parent / "shared" / "eval"
 # A fixed "today" so answers that mention dates are stable.
 TODAY = date(2026, 11, 22)
+# Services started by the tests speak with espeak-ng (instant, one process): the natural voice
+# (a TensorFlow process, and a background warm-up of every answer per start) is tested on its own
+# in tests/test_natural_voice.py, which asks for it by name.
+os.environ.setdefault("XIAODIAN_VOICE", "espeak")
 
 
 def eval_file(name: str) -> Path:

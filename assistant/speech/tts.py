@@ -50,7 +50,7 @@ MAX_SPEECH_SECONDS = 600.0  # read-back limit for synthesised audio (audio.read_
 PINYIN_VOICE_ID = "sit/cmn-latn-pinyin"
 ESPEAK_SAMPLE_RATE = 22050  # what pyttsx3's espeak driver writes
 ESPEAK_RATE_RANGE = (80, 450)  # words per minute espeak-ng accepts
-_LEAD_MS = 100  # silence before and after speech, so a phone line or speaker does not clip it
+LEAD_MS = 100  # silence before and after speech, so a phone line or speaker does not clip it
 _TRIM_LEVEL = 200  # int16 level under which espeak's padding counts as silence
 
 
@@ -278,10 +278,10 @@ class EspeakPinyinVoice:
         if not spoken:
             return Audio(silence(NOTHING_TO_SAY_MS, rate), rate)
         pause = silence(settings.sentence_pause_ms, rate)
-        parts = [silence(_LEAD_MS, rate)]
+        parts = [silence(LEAD_MS, rate)]
         for i, samples in enumerate(spoken):
             parts.extend([pause, samples] if i else [samples])
-        parts.append(silence(_LEAD_MS, rate))
+        parts.append(silence(LEAD_MS, rate))
         return Audio(np.concatenate(parts), rate)
 
     def _voice(self, engine: Any) -> str:
@@ -382,8 +382,7 @@ class Speaker:
         """Mono 16-bit audio at ``rate`` (16000 kiosk/browser, 8000 phone); see the module doc for limits."""
         if rate not in SUPPORTED_RATES:
             raise VoiceError(f"不支持 {rate} Hz 的语音输出，请用 8000 或 16000 Hz。")
-        # Spoken text is never much shorter than the display text, so this bounds the work only.
-        spoken, cut = limit_length(to_spoken(text[:self.max_chars * 4]), self.max_chars)
+        spoken, cut = self._spoken(text)
         if not _SPEAKABLE.search(spoken):
             return Audio(silence(NOTHING_TO_SAY_MS, rate), rate)
         path = self.cache_dir / f"{self.cache_key(spoken, settings, rate)}.wav"
@@ -406,11 +405,44 @@ class Speaker:
         the pause between sentences. Beyond ``max_chars`` of text the rest is left to the screen.
         """
         sentences = answer_sentences(text[:self.max_chars]) or [""]  # nothing to say: one chunk of silence
-        pause = silence(max(0, settings.sentence_pause_ms - 2 * _LEAD_MS), rate)
+        pause = silence(max(0, settings.sentence_pause_ms - 2 * LEAD_MS), rate)
         for number, sentence in enumerate(sentences):
             audio = self.speak(sentence, settings, rate)
             last = number == len(sentences) - 1
             yield (audio if last else Audio(np.concatenate([audio.samples, pause]), rate, audio.truncated)), last
+
+    def close(self) -> None:
+        """Let the voice free what it holds (the natural voice's process); it starts again if used."""
+        close = getattr(self.voice, "close", None)
+        if callable(close):
+            close()
+
+    def warm(self, text: str, settings: VoiceSettings, rates: tuple[int, ...]) -> int:
+        """Store ``text``'s audio at each of ``rates`` the way ``speak_sentences`` will ask for it
+        (sentence by sentence), synthesising each sentence once; returns how many were made."""
+        made = 0
+        for spoken in self._sentences_spoken(text):
+            paths = {rate: self.cache_dir / f"{self.cache_key(spoken, settings, rate)}.wav" for rate in rates}
+            missing = [rate for rate, path in paths.items() if not path.exists()]
+            if missing:
+                audio = self.voice.synthesize(spoken, settings)
+                for rate in missing:
+                    self._store(paths[rate], audio.to(rate))
+                made += 1
+        return made
+
+    def holds(self, text: str, settings: VoiceSettings, rate: int) -> bool:
+        """Whether every sentence of ``text`` would be served from the cache."""
+        return all((self.cache_dir / f"{self.cache_key(spoken, settings, rate)}.wav").exists()
+                   for spoken in self._sentences_spoken(text))
+
+    def _sentences_spoken(self, text: str) -> list[str]:
+        spoken = (self._spoken(sentence)[0] for sentence in answer_sentences(text[:self.max_chars]))
+        return [s for s in spoken if _SPEAKABLE.search(s)]
+
+    def _spoken(self, text: str) -> tuple[str, bool]:
+        # Spoken text is never much shorter than the display text, so this bounds the work only.
+        return limit_length(to_spoken(text[:self.max_chars * 4]), self.max_chars)
 
     def cache_key(self, spoken: str, settings: VoiceSettings, rate: int) -> str:
         identity = {"voice": self.voice.name, "text": spoken, "settings": asdict(settings), "rate": rate}

@@ -163,6 +163,9 @@ def running_server(database_url: str, data_dir: Path,
     server = Server(process, port, log)
     try:
         _wait_ready(server, timeout_s=180)
+        # /readyz is answered by the first worker up; keep-alive clients connecting before the others
+        # listen would all stay with it, so the clients start once every worker's socket listens.
+        _wait_listening(port, workers, timeout_s=180)
         yield server
     finally:
         if process.poll() is None:
@@ -172,6 +175,20 @@ def running_server(database_url: str, data_dir: Path,
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _listening_sockets(port: int) -> int:
+    listening = "0A"  # TCP_LISTEN in /proc/net/tcp
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if int(row.split()[1].split(":")[1], 16) == port and row.split()[3] == listening)
+
+
+def _wait_listening(port: int, workers: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _listening_sockets(port) < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {_listening_sockets(port)} of {workers} workers listen after {timeout_s:.0f} s")
+        time.sleep(0.2)
 
 
 def _wait_ready(server: Server, timeout_s: float) -> None:

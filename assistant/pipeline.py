@@ -53,6 +53,7 @@ from assistant.voice_settings import VoiceSettings
 # where speech is heard or made, not here: it took 0.7 s of every typed ``xiaodian chat``'s start.
 if TYPE_CHECKING:
     from assistant.admission import RecognitionGate
+    from assistant.knowledge import Knowledge
     from assistant.speech.audio import Audio
     from assistant.speech.recognizer import Recognizer, RecognizerStream, Transcript
     from assistant.speech.tts import Speaker
@@ -174,12 +175,63 @@ def _next_sentence(sentences: Iterator[tuple[Audio, bool]]) -> tuple[Audio, bool
     return next(sentences, None)
 
 
+def understood_by(knowledge: Knowledge) -> Callable[[str], bool]:
+    """A Listener's test for a whole request: the matcher would act on it without asking back."""
+    from intents import Decision
+
+    return lambda text: knowledge.matcher.match(text).decision == Decision.ACCEPT
+
+
 @dataclass(frozen=True, slots=True)
 class Heard:
     """What a Listener has to say after a piece of audio."""
 
     events: tuple[Event, ...] = ()
     utterance: SpokenInput | None = None
+
+
+class SpeculativeDecode:
+    """A whole-utterance decode started at a short pause, before the end-pointer has decided.
+
+    It is a ``RecognizerStream`` that is never fed: ``finish`` waits for the decode of exactly the
+    audio it was started on. The Listener hands it on only when the finished utterance is that same
+    audio (the caller stayed quiet); when the caller goes on it is abandoned, and the recogniser
+    stops it at its next check (before it takes the model, or between segments).
+    """
+
+    def __init__(self, recognizer: Recognizer, audio: Audio, voiced_s: float) -> None:
+        from concurrent.futures import Future
+
+        self.audio, self.voiced_s = audio, voiced_s
+        self._abandoned = threading.Event()
+        self._result: Future[Transcript] = Future()
+        # Outside the RecognitionGate: the recogniser's own lock queues it behind the decodes the
+        # gate let in, and an abandoned one gives up at that lock without decoding.
+        threading.Thread(target=self._decode, args=(recognizer,), name="speculative-decode", daemon=True).start()
+
+    def _decode(self, recognizer: Recognizer) -> None:
+        try:
+            self._result.set_result(recognizer.transcribe(self.audio, self._abandoned.is_set))
+        except BaseException as error:  # handed to whoever calls finish
+            self._result.set_exception(error)
+
+    def heard(self) -> str | None:
+        """The transcript once the decode has finished with one; None while it runs or when it failed."""
+        if not self._result.done() or self._result.exception() is not None:
+            return None
+        return self._result.result().text
+
+    def covers(self, utterance: Audio) -> bool:
+        return utterance.rate == self.audio.rate and np.array_equal(utterance.samples, self.audio.samples)
+
+    def abandon(self) -> None:
+        self._abandoned.set()
+
+    def accept(self, audio: Audio) -> str | None:
+        return None
+
+    def finish(self) -> Transcript:
+        return self._result.result()
 
 
 @dataclass
@@ -189,19 +241,31 @@ class Listener:
     With a streaming engine the utterance's audio is fed to it as it comes, in blocks of
     ``PARTIAL_EVERY_S`` (a 20 ms frame each would cost a thread hop per frame), and the text heard so
     far is told as ``Partial`` whenever it changes. Whisper decodes whole utterances only, so it
-    has nothing honest to show before the end: no partials.
+    has nothing honest to show before the end: no partials. Instead, once the caller has paused for
+    ``SPECULATE_AFTER_S``, it starts decoding what was said while the end-pointer waits out the rest
+    of the silence (1.2 s: elderly callers pause mid-sentence); if the caller stays quiet, the
+    transcript is ready, or nearly, when the utterance ends. If they go on, that decode is dropped.
+    With ``understood`` (is this text a whole request? the composition root asks the matcher), a
+    decode that is understood ends the utterance after ``EARLY_END_S`` of quiet instead of the full
+    silence: "我想交电费" needs no more waiting, "我想问一下……" still gets its 1.2 s.
     """
 
     recognizer: Recognizer | None
     endpoint: EndpointConfig
     rate: int = SPEAKER_RATE
+    speculate: bool = True
+    understood: Callable[[str], bool] | None = None
     PARTIAL_EVERY_S = 0.25  # Vosk's own example block size
+    SPECULATE_AFTER_S = 0.3  # a breath between words is shorter; a finished question's pause is longer
+    EARLY_END_S = 0.7  # longer than a pause for breath inside a sentence (the tests put 0.6 s there)
 
     def __post_init__(self) -> None:
         from assistant.speech.vad import Endpointer
 
         self.endpointer = Endpointer(self.rate, self.endpoint)
         self._streaming = bool(self.recognizer is not None and self.recognizer.partials)
+        self._speculating = bool(self.speculate and self.recognizer is not None and not self._streaming)
+        self._speculation: SpeculativeDecode | None = None
         self._stream: RecognizerStream | None = None
         self._unfed: list[np.ndarray] = []
         self._partial = ""
@@ -220,6 +284,8 @@ class Listener:
     async def _after(self, chunk: Audio | None, utterance: Audio | None) -> Heard:
         import anyio.to_thread
 
+        if utterance is None and self._speculating:
+            utterance = self._follow_pause()
         events: list[Event] = []
         if not self._announced and (self.endpointer.in_speech or utterance is not None):
             events.append(Listening())
@@ -237,9 +303,34 @@ class Listener:
                     self._partial = text
         if utterance is None:
             return Heard(tuple(events))
-        heard = SpokenInput(utterance, self._stream if self._streaming else None)
+        heard = SpokenInput(utterance, self._stream if self._streaming else self._speculated(utterance))
         self._forget()
         return Heard(tuple(events), heard)
+
+    def _follow_pause(self) -> Audio | None:
+        """Drop the speculative decode once the caller goes on (or it was only a cough); start one at a
+        pause; end the utterance early once its decode is understood."""
+        endpointer, speculation = self.endpointer, self._speculation
+        if speculation is not None and (not endpointer.hearing or endpointer.voiced_s != speculation.voiced_s):
+            speculation.abandon()
+            self._speculation = speculation = None
+        if speculation is None and endpointer.in_speech and endpointer.pause_s >= self.SPECULATE_AFTER_S:
+            audio = endpointer.speech_so_far()
+            assert self.recognizer is not None and audio is not None
+            self._speculation = SpeculativeDecode(self.recognizer, audio, endpointer.voiced_s)
+        elif speculation is not None and self.understood is not None and endpointer.pause_s >= self.EARLY_END_S:
+            text = speculation.heard()
+            if text and self.understood(text):
+                return endpointer.flush()  # the same audio the decode heard
+        return None
+
+    def _speculated(self, utterance: Audio) -> SpeculativeDecode | None:
+        """The speculative decode, if it heard exactly this utterance."""
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None and not speculation.covers(utterance):
+            speculation.abandon()
+            return None
+        return speculation
 
     def _feed_stream(self) -> str:
         from assistant.speech.audio import Audio
@@ -253,3 +344,6 @@ class Listener:
 
     def _forget(self) -> None:
         self._stream, self._unfed, self._partial, self._announced = None, [], "", False
+        if self._speculation is not None:
+            self._speculation.abandon()
+            self._speculation = None

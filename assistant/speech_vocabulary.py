@@ -25,6 +25,19 @@ def speech_vocabulary(knowledge: Knowledge) -> list[str]:
     return [phrase for spec in knowledge.snapshot.specs for phrase in (*spec.examples, *spec.keywords)]
 
 
+WHISPER_HOTWORDS = 8  # a handful: a long list in Whisper's prompt made it loop (停电价 停电价 …)
+
+
+def whisper_hotwords(knowledge: Knowledge) -> str:
+    """Words Whisper is told to expect: the first keyword of the service intents customers ask most
+    about (most examples first), e.g. 交电费 余额 停电了. Measured in bench/speech.py."""
+    from intents.ids import ESSENTIAL
+
+    service = [spec for spec in knowledge.snapshot.specs if spec.id not in ESSENTIAL and spec.keywords]
+    service.sort(key=lambda spec: (-len(spec.examples), spec.id))
+    return " ".join(spec.keywords[0] for spec in service[:WHISPER_HOTWORDS])
+
+
 class GrammarFollowsKnowledge:
     """A recogniser held to the knowledge base's phrases, rebuilt when the knowledge base's version moves.
 

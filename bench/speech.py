@@ -1,62 +1,158 @@
-"""Speech benchmark: recognition speed and accuracy, voice speed, end-to-end reply time, memory.
+"""Speech benchmark: recognition accuracy and speed, short speech, Whisper's guards, end of speech → answer.
 
-    .venv/bin/python bench/speech.py [--engines whisper,vosk] [--sets fixtures,eval]
+    .venv/bin/python bench/speech.py [--engines whisper,vosk] [--sets fixtures,short,eval]
+        [--variants guarded,unguarded,hotwords,prompt] [--limit N] [--latency N]
 
-For each engine: model load time, then on each audio set (the shipped
-fixtures at 16 kHz, 8 kHz and with noise; the shared measuring set at 16 kHz
-and 8 kHz) the median and p90 decode time per utterance, the real-time
-factor and the intent accuracy of transcript → matcher. Then the voice
-(uncached and cached synthesis per answer) and "end of speech → start of
-the spoken answer" for short questions: decode + match + answer + voice.
-Peak memory (RSS) of the whole process at the end. The Vosk engine runs
-with the Korean model from PyPI when no Mandarin model is registered: its
-timings are real, its Mandarin accuracy is not meaningful and not printed.
+For each engine (and for Whisper each decoding variant): model load time, then on each audio set
+the median and p90 decode time per utterance, the real-time factor, the intent accuracy of
+transcript → matcher, and how many clips of real speech were rejected (no speech, or nothing
+heard). Sets: the shipped fixtures (16 kHz, 8 kHz, noisy), the short answers and the coughs and
+clicks of tests/fixtures/audio/short (16 kHz, 8 kHz, slow + noisy; for the coughs and clicks it is
+the number wrongly taken for speech that counts), and the shared measuring set at 16 kHz, 8 kHz and
+a slow + noisy copy made here: time-stretched to 0.8x speed without resampling (WSOLA, so the pitch
+stays), then pink noise at 10 dB SNR, as the fixtures' noisy set.
+
+Whisper variants: ``guarded`` (the shipped options: bounded temperature fallback on loops, output
+capped by the audio's length, repeated phrases removed), ``unguarded`` (greedy only, Whisper's
+default thresholds, no cap: the code before the guard), ``hotwords`` and ``prompt`` (the guarded
+options plus Whisper's ``hotwords``, or a short natural prompt, made from the knowledge base's
+intents).
+
+Then "end of speech → first answer audio" through the live path, as a customer lives it: each clip
+followed by silence is fed to a Listener in real time (20 ms frames), the utterance goes through the
+VoicePipeline (recognition, the dialogue turn, the first sentence synthesised by the voice), and the
+time from the end of the speech in the clip to the first AudioChunk is taken, with and without
+speculative decoding; it includes the end-pointer's wait (``end_silence_s``). Peak memory (RSS) at
+the end. The Vosk engine runs with the Korean model from PyPI when no Mandarin model is registered:
+its timings are real, its Mandarin accuracy is not meaningful and not printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import importlib.util
 import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 from assistant.knowledge import Knowledge  # noqa: E402
-from assistant.speech.audio import read_wav  # noqa: E402
+from intents.ids import ESSENTIAL  # noqa: E402
+from assistant.speech.audio import Audio, AudioError, read_wav  # noqa: E402
 from assistant.speech.recognizer import Recognizer  # noqa: E402
 from assistant.speech.tts import EspeakPinyinVoice, Speaker  # noqa: E402
+from assistant.speech.vad import EndpointConfig, speech_span  # noqa: E402
 from assistant.voice_settings import VoiceSettings  # noqa: E402
 from knowledge_base.db import make_engine  # noqa: E402
-from knowledge_base.seed import seed_database  # noqa: E402
+from knowledge_base.seed import load_intent_seeds, seed_database  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "audio"
+SHORT = FIXTURES / "short"
 EVAL_AUDIO = ROOT.parent / "shared" / "eval" / "audio"
+SLOW_FACTOR = 0.8
+SNR_DB = 10.0
+NOT_SPEECH = ""  # the intent of a cough or a click: it must be rejected
 
 
-def audio_sets(names: list[str]) -> dict[str, list[tuple[Path, str]]]:
-    sets: dict[str, list[tuple[Path, str]]] = {}
+@dataclasses.dataclass(frozen=True)
+class Clip:
+    path: Path
+    intent: str  # NOT_SPEECH for coughs and clicks
+    slow_noisy_seed: int | None = None  # made slow and noisy here, with this seed for the noise
+
+    def audio(self) -> Audio:
+        audio = read_wav(self.path)
+        return audio if self.slow_noisy_seed is None else slow_and_noisy(audio, self.slow_noisy_seed)
+
+
+def slow_and_noisy(audio: Audio, seed: int) -> Audio:
+    """0.8x speed by WSOLA (30 ms Hann frames, 15 ms hop, best match within ±10 ms), then pink
+    noise at 10 dB SNR (the speech part's power over the noise's)."""
+    x = audio.samples.astype(np.float64) / 32768.0
+    rate = audio.rate
+    frame, tolerance = int(0.03 * rate), int(0.01 * rate)
+    hop = frame // 2
+    window = np.hanning(frame)
+    length = int(len(x) / SLOW_FACTOR)
+    out, weight = np.zeros(length + frame), np.zeros(length + frame)
+    previous = 0
+    for index, at in enumerate(range(0, length - frame, hop)):
+        nominal = int(index * hop * SLOW_FACTOR)
+        low, high = max(0, nominal - tolerance), min(len(x) - frame, nominal + tolerance)
+        natural = previous + hop  # where the previous frame's sound would go on
+        if index == 0 or high <= low or natural + frame > len(x):
+            position = min(nominal, len(x) - frame)
+        else:
+            match = np.correlate(x[low: high + frame], x[natural: natural + frame], "valid")
+            position = low + int(np.argmax(match))
+        out[at: at + frame] += window * x[position: position + frame]
+        weight[at: at + frame] += window
+        previous = position
+    slowed = out[:length] / np.maximum(weight[:length], 1e-3)
+    span = speech_span(Audio(np.round(slowed * 32767).astype(np.int16), rate))
+    speech = slowed[int(span[0] * rate): int(span[1] * rate)] if span else slowed
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    spectrum /= np.sqrt(np.maximum(np.fft.rfftfreq(length, 1 / rate), 20.0))  # 1/f power
+    noise = np.fft.irfft(spectrum, length)
+    noise *= np.sqrt(np.mean(speech**2) / (np.mean(noise**2) * 10 ** (SNR_DB / 10)))
+    mixed = slowed + noise
+    mixed *= min(1.0, 0.7 / np.max(np.abs(mixed)))
+    return Audio(np.round(mixed * 32767).astype(np.int16), rate)
+
+
+def audio_sets(names: list[str], limit: int | None, skip: int = 0) -> dict[str, list[Clip]]:
+    sets: dict[str, list[Clip]] = {}
     if "fixtures" in names:
         with (FIXTURES / "manifest.tsv").open(encoding="utf-8") as handle:
             for row in csv.DictReader(handle, delimiter="\t"):
-                sets.setdefault(f"fixtures {row['kind']}", []).append((FIXTURES / row["file"], row["intent"]))
+                sets.setdefault(f"fixtures {row['kind']}", []).append(Clip(FIXTURES / row["file"], row["intent"]))
+    if "short" in names:
+        with (SHORT / "manifest.tsv").open(encoding="utf-8") as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                intent = row["intent"] if row["speech"] == "1" else NOT_SPEECH
+                sets.setdefault(f"short {row['kind']}", []).append(Clip(SHORT / row["file"], intent))
     if "eval" in names and (EVAL_AUDIO / "manifest.tsv").exists():
         with (EVAL_AUDIO / "manifest.tsv").open(encoding="utf-8") as handle:
             rows = list(csv.reader(handle, delimiter="\t"))
         for kind in ("16k", "8k"):
-            sets[f"eval {kind}"] = [(EVAL_AUDIO / kind / f"{fid}.wav", intent) for fid, _text, intent in rows]
-    return sets
+            sets[f"eval {kind}"] = [Clip(EVAL_AUDIO / kind / f"{fid}.wav", intent) for fid, _text, intent in rows]
+        sets["eval slow_noisy"] = [Clip(EVAL_AUDIO / "16k" / f"{fid}.wav", intent, index)
+                                   for index, (fid, _text, intent) in enumerate(rows)]
+    return {name: clips[skip: skip + limit if limit else None] for name, clips in sets.items()}
 
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+def knowledge_prompt() -> str:
+    """A sentence a customer might say, naming the knowledge base's first service intents."""
+    service = [seed for seed in load_intent_seeds() if seed.id not in ESSENTIAL and seed.keywords][:5]
+    return f"您好，我想问一下{'、'.join(seed.title for seed in service)}的事。"
+
+
+def whisper_variants(names: list[str], knowledge: Knowledge) -> dict[str, object]:
+    from assistant.speech.whisper_engine import LoopGuard, WhisperOptions
+    from assistant.speech_vocabulary import whisper_hotwords
+
+    hotwords, prompt = whisper_hotwords(knowledge), knowledge_prompt()
+    unguarded = LoopGuard(temperatures=(0.0,), compression_ratio_threshold=2.4, log_prob_threshold=-1.0,
+                          no_speech_threshold=0.6, chars_per_second=1000.0)
+    every = {"guarded": WhisperOptions(), "unguarded": WhisperOptions(guard=unguarded),
+             "hotwords": WhisperOptions(hotwords=hotwords), "prompt": WhisperOptions(prompt=prompt)}
+    return {name: every[name] for name in names}
 
 
 def load(engine: str, data_dir: Path) -> tuple[Recognizer, float, bool]:
@@ -78,10 +174,89 @@ def load(engine: str, data_dir: Path) -> tuple[Recognizer, float, bool]:
     return VoskRecognizer(folder), time.perf_counter() - started, False
 
 
+def measure_set(label: str, set_name: str, clips: list[Clip], recognizer: Recognizer, knowledge: Knowledge,
+                mandarin: bool) -> None:
+    decode, audio_seconds, right, rejected, taken, longest = [], 0.0, 0, 0, 0, 0.0
+    speech_clips = [clip for clip in clips if clip.intent != NOT_SPEECH]
+    for clip in clips:
+        audio = clip.audio()
+        started = time.perf_counter()
+        try:
+            transcript = recognizer.transcribe(audio)
+            text = transcript.text
+        except AudioError:  # NoSpeechError
+            text = ""
+        decode.append(time.perf_counter() - started)
+        audio_seconds += audio.seconds
+        longest = max(longest, len(text) / audio.seconds)
+        if clip.intent == NOT_SPEECH:
+            taken += bool(text)
+        else:
+            rejected += not text
+            right += knowledge.matcher.match(text).intent == clip.intent
+    accuracy = f"{right / len(speech_clips):.3f}" if mandarin and speech_clips else "n/a"
+    noise = f"{taken}/{len(clips) - len(speech_clips)}" if len(clips) > len(speech_clips) else "-"
+    print(f"{label:<18} {set_name:<17} {len(clips):>4} {statistics.median(decode):>9.3f} "
+          f"{percentile(decode, 0.9):>7.3f} {sum(decode) / audio_seconds:>6.3f} {accuracy:>10} "
+          f"{rejected:>4}/{len(speech_clips):<4} {noise:>8} {longest:>8.1f}", flush=True)
+
+
+def end_of_speech_to_answer(whisper: Recognizer, knowledge: Knowledge, clips: list[Clip], workdir: Path,
+                            speculate: bool, end_early: bool) -> list[float]:
+    """Seconds from the end of the speech in each clip to the first audio of the answer, fed live."""
+    import anyio
+
+    from assistant.admission import RecognitionGate
+    from assistant.conversation import ConversationService
+    from assistant.dialogue import Channel
+    from assistant.events import AudioChunk
+    from assistant.pipeline import Listener, VoicePipeline, understood_by
+
+    conversations = ConversationService(knowledge)
+
+    async def turn(session_id, text, channel, asr_confidence, client):  # type: ignore[no-untyped-def]
+        return await anyio.to_thread.run_sync(conversations.handle, session_id, text, channel, None,
+                                              asr_confidence, client)
+
+    waits: list[float] = []
+    for clip in clips:
+        audio = clip.audio().to(16000)
+        span = speech_span(audio)
+        assert span is not None, clip.path.name
+        fed = np.concatenate([audio.samples, np.zeros(16000 * 2, dtype=np.int16)])
+        # A new cache each time: the first sentence is really synthesised, as for a new answer.
+        speaker = Speaker(EspeakPinyinVoice(), Path(tempfile.mkdtemp(dir=workdir)))
+        pipeline = VoicePipeline(turn, RecognitionGate(1, 0), whisper, speaker)
+
+        async def live() -> float:
+            listener = Listener(whisper, EndpointConfig(), speculate=speculate,
+                                understood=understood_by(knowledge) if end_early else None)
+            frame = 320
+            started = time.perf_counter()
+            for index, start in enumerate(range(0, len(fed), frame)):
+                due = started + index * frame / 16000  # the caller speaks in real time
+                await anyio.sleep(max(0.0, due - time.perf_counter()))
+                heard = await listener.hear(Audio(fed[start: start + frame], 16000))
+                if heard.utterance is not None:
+                    async for event in pipeline.run(heard.utterance, channel=Channel.KIOSK,
+                                                    departed=threading.Event()):
+                        if isinstance(event, AudioChunk):
+                            return time.perf_counter() - (started + span[1])
+                    raise AssertionError(f"{clip.path.name}: no answer audio")
+            raise AssertionError(f"{clip.path.name}: the end-pointer never ended the utterance")
+
+        waits.append(anyio.run(live))
+    return waits
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", default="whisper,vosk")
-    parser.add_argument("--sets", default="fixtures,eval")
+    parser.add_argument("--sets", default="fixtures,short,eval")
+    parser.add_argument("--variants", default="guarded", help="Whisper: guarded,unguarded,hotwords,prompt")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many clips per set")
+    parser.add_argument("--skip", type=int, default=0, help="leave out the first clips of each set")
+    parser.add_argument("--latency", type=int, default=15, help="clips for end of speech → answer (0: skip)")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "var")
     args = parser.parse_args()
 
@@ -89,24 +264,24 @@ def main() -> None:
     engine = make_engine(f"sqlite:///{workdir / 'bench.db'}")
     seed_database(engine)
     knowledge = Knowledge(engine)
-    sets = audio_sets(args.sets.split(","))
+    sets = audio_sets(args.sets.split(","), args.limit, args.skip)
     whisper: Recognizer | None = None
 
-    print(f"{'engine':<8} {'set':<15} {'n':>4} {'median s':>9} {'p90 s':>7} {'RTF':>6} {'intent acc':>10}")
+    print(f"{'engine / variant':<18} {'set':<17} {'n':>4} {'median s':>9} {'p90 s':>7} {'RTF':>6} "
+          f"{'intent acc':>10} {'rejected':>9} {'noise in':>8} {'chars/s':>8}")
     for name in args.engines.split(","):
         recognizer, load_seconds, mandarin = load(name, args.data_dir)
-        whisper = recognizer if name == "whisper" else whisper
-        print(f"{name:<8} {'model load':<15} {'':>4} {load_seconds:>9.2f}")
-        for set_name, items in sets.items():
-            decode, audio_seconds, right = [], 0.0, 0
-            for path, intent in items:
-                transcript = recognizer.transcribe(read_wav(path))
-                decode.append(transcript.seconds_decode)
-                audio_seconds += transcript.seconds_audio
-                right += knowledge.matcher.match(transcript.text).intent == intent
-            accuracy = f"{right / len(items):.3f}" if mandarin else "n/a (ko)"
-            print(f"{name:<8} {set_name:<15} {len(items):>4} {statistics.median(decode):>9.3f} "
-                  f"{percentile(decode, 0.9):>7.3f} {sum(decode) / audio_seconds:>6.3f} {accuracy:>10}")
+        print(f"{name:<18} {'model load':<17} {'':>4} {load_seconds:>9.2f}")
+        variants = whisper_variants(args.variants.split(","), knowledge) if name == "whisper" else {name: None}
+        for variant, options in variants.items():
+            if options is not None:
+                recognizer.options = options  # type: ignore[attr-defined]
+            label = f"{name} {variant}" if options is not None else name
+            for set_name, clips in sets.items():
+                measure_set(label, set_name, clips, recognizer, knowledge, mandarin)
+        if name == "whisper":
+            whisper = recognizer
+            whisper.options = whisper_variants(["guarded"], knowledge)["guarded"]  # type: ignore[attr-defined]
 
     speaker = Speaker(EspeakPinyinVoice(), workdir / "speech-cache")
     settings = VoiceSettings()
@@ -121,17 +296,16 @@ def main() -> None:
     print(f"voice: uncached median {statistics.median(uncached) * 1000:.0f} ms, "
           f"cached median {statistics.median(cached) * 1000:.1f} ms ({len(answers)} answers)")
 
-    if whisper is not None and "fixtures 16k" in sets:
-        replies = []
-        for path, _intent in sets["fixtures 16k"][:15]:
-            speaker = Speaker(EspeakPinyinVoice(), Path(tempfile.mkdtemp(dir=workdir)))  # nothing cached
-            started = time.perf_counter()
-            transcript = whisper.transcribe(read_wav(path))
-            reply = knowledge.ask(transcript.text, "3201000001")
-            speaker.speak(reply.answer.spoken if reply.answer else "", settings)
-            replies.append(time.perf_counter() - started)
-        print(f"end of speech → spoken answer ready (whisper, uncached voice): median {statistics.median(replies):.3f} s,"
-              f" p90 {percentile(replies, 0.9):.3f} s")
+    if whisper is not None and args.latency:
+        clips = audio_sets(["fixtures"], None)["fixtures 16k"][: args.latency]
+        modes = {"no speculative decoding": (False, False), "speculative decoding": (True, False),
+                 "speculative decoding + early end when understood": (True, True)}
+        for mode, (speculate, end_early) in modes.items():
+            waits = end_of_speech_to_answer(whisper, knowledge, clips, workdir, speculate, end_early)
+            print(f"end of speech → first answer audio (live, whisper, end_silence "
+                  f"{EndpointConfig().end_silence_s} s, {mode}): "
+                  f"median {statistics.median(waits):.3f} s, p90 {percentile(waits, 0.9):.3f} s, n={len(waits)}",
+                  flush=True)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory of this process (all engines loaded): {peak_mb:.0f} MB")
 

@@ -1,5 +1,6 @@
 """Audio reading and end-pointing, including every kind of bad input."""
 
+import csv
 import io
 import struct
 import time
@@ -144,3 +145,42 @@ def test_endpointer_ignores_a_cough() -> None:
     endpointer = Endpointer(16000)
     assert stream_through(endpointer, Audio(samples, 16000)) == []
     assert endpointer.flush() is None
+
+
+# Short natural speech and non-speech (tests/fixtures/audio/short, tools/make_short_audio_fixtures.py):
+# what end-pointing must never drop, and what it must never take for a voice.
+SHORT = FIXTURES / "short"
+
+
+def short_clips(speech: bool) -> list[tuple[str, str]]:
+    with (SHORT / "manifest.tsv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return [(row["file"], row["text"]) for row in rows if row["speech"] == ("1" if speech else "0")]
+
+
+def followed_by_silence(audio: Audio, seconds: float = 1.5) -> Audio:
+    return Audio(np.concatenate([audio.samples, np.zeros(int(audio.rate * seconds), dtype=np.int16)]), audio.rate)
+
+
+@pytest.mark.parametrize("file, text", short_clips(speech=True))
+def test_short_soft_and_noisy_answers_are_speech(file: str, text: str) -> None:
+    audio = read_wav(SHORT / file)
+    assert speech_span(audio) is not None, text
+    found = stream_through(Endpointer(audio.rate), followed_by_silence(audio))
+    assert len(found) == 1, text
+
+
+@pytest.mark.parametrize("file, text", short_clips(speech=False))
+def test_coughs_and_clicks_are_not_speech(file: str, text: str) -> None:
+    audio = read_wav(SHORT / file)
+    assert speech_span(audio) is None, text
+    endpointer = Endpointer(audio.rate)
+    assert stream_through(endpointer, followed_by_silence(audio)) == []
+    assert endpointer.flush() is None
+
+
+def test_a_cough_before_a_short_answer_does_not_hide_it() -> None:
+    cough, answer = read_wav(SHORT / "16k" / "n01.wav"), read_wav(SHORT / "16k" / "s03.wav")
+    found = stream_through(Endpointer(16000), followed_by_silence(Audio(np.concatenate([cough.samples, answer.samples]), 16000)))
+    assert len(found) == 1
+    assert found[0].seconds < cough.seconds + answer.seconds

@@ -24,7 +24,7 @@ from assistant.conversation import ConversationService
 from assistant.dialogue import Channel
 from assistant.events import AudioChunk, Done, Failed, FailureKind, HandedOff, Partial, Replied, Transcribed
 from assistant.knowledge import Knowledge
-from assistant.pipeline import Listener, SpokenInput, Stage, TypedInput, VoicePipeline
+from assistant.pipeline import Listener, SpokenInput, Stage, TypedInput, VoicePipeline, understood_by
 from assistant.speech_vocabulary import speech_vocabulary
 from knowledge_base.settings import Settings
 from assistant.speech.audio import Audio, read_wav
@@ -228,6 +228,73 @@ def test_a_streaming_listener_gives_partials_and_whisper_gives_none(vosk_data_di
     assert any(isinstance(e, Partial) and e.text for e in vosk_events) and len(vosk_heard) == 1
     whisper_events, whisper_heard = anyio.run(listen, whisper)
     assert not any(isinstance(e, Partial) for e in whisper_events) and len(whisper_heard) == 1
+
+
+def listen_to(listener: Listener, audio: Audio) -> list[SpokenInput]:
+    """Feed the audio in 20 ms frames, as a socket would; every utterance the Listener finishes."""
+    async def listen() -> list[SpokenInput]:
+        heard = []
+        for start in range(0, len(audio.samples), audio.rate // 50):
+            result = await listener.hear(Audio(audio.samples[start:start + audio.rate // 50], audio.rate))
+            heard.extend([result.utterance] if result.utterance else [])
+        return heard
+
+    return anyio.run(listen)
+
+
+def transcript_of(pipeline: VoicePipeline, utterance: SpokenInput) -> str:
+    transcribed = [e for e in run(pipeline, utterance, Stage.REPLY) if isinstance(e, Transcribed)]
+    assert len(transcribed) == 1
+    return transcribed[0].transcript.text
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(16000 * seconds), dtype=np.int16)
+
+
+def test_speculative_decoding_keeps_the_transcript_when_the_caller_stays_silent(pipeline: VoicePipeline,
+                                                                               whisper) -> None:  # type: ignore[no-untyped-def]
+    question = read_wav(AUDIO / "a04.wav")
+    audio = Audio(np.concatenate([silence(0.5), question.samples, silence(2.0)]), 16000)
+    speculative = listen_to(Listener(whisper, EndpointConfig()), audio)
+    plain = listen_to(Listener(whisper, EndpointConfig(), speculate=False), audio)
+    assert len(speculative) == len(plain) == 1
+    assert speculative[0].stream is not None  # decoding had started before the end-pointer decided
+    assert transcript_of(pipeline, speculative[0]) == transcript_of(pipeline, plain[0])
+
+
+def test_a_pause_mid_sentence_throws_the_early_decode_away(pipeline: VoicePipeline, whisper) -> None:  # type: ignore[no-untyped-def]
+    # 我想交电费 … 我家电费还剩多少钱, without the fixtures' 0.3 s of silence before and after
+    first, second = (Audio(read_wav(AUDIO / name).samples[4800:-4800], 16000) for name in ("a01.wav", "a04.wav"))
+    audio = Audio(np.concatenate([first.samples, silence(0.6), second.samples, silence(2.0)]), 16000)
+    heard = listen_to(Listener(whisper, EndpointConfig()), audio)
+    assert len(heard) == 1 and heard[0].audio.seconds > first.seconds + 0.6 + 1.0
+    whole = transcript_of(pipeline, heard[0])
+    assert whole == whisper.transcribe(heard[0].audio).text
+    assert len(whole) > len(whisper.transcribe(first).text) + 4  # the second half is in it
+
+
+def test_an_understood_request_ends_before_the_full_silence(whisper, knowledge: Knowledge) -> None:  # type: ignore[no-untyped-def]
+    """我家电费还剩多少钱 is a whole request: once its early decode is understood, 0.7 s of quiet is enough."""
+    question = Audio(read_wav(AUDIO / "a04.wav").samples[:-4800], 16000)  # ends where the speech ends
+    frame = 320
+
+    async def seconds_of_silence_until_heard(understood) -> float:  # type: ignore[no-untyped-def]
+        listener = Listener(whisper, EndpointConfig(), understood=understood)
+        for start in range(0, len(question.samples), frame):
+            assert (await listener.hear(Audio(question.samples[start:start + frame], 16000))).utterance is None
+        quiet = np.zeros(frame, dtype=np.int16)
+        for index in range(1, 150):
+            if index == 25 and listener._speculation is not None:  # 0.5 s: let the early decode finish first
+                await anyio.to_thread.run_sync(listener._speculation.finish)
+            heard = await listener.hear(Audio(quiet, 16000))
+            if heard.utterance is not None:
+                assert heard.utterance.stream is not None  # the early decode is the transcript
+                return index * frame / 16000
+        raise AssertionError("never ended")
+
+    waited, understood = (anyio.run(seconds_of_silence_until_heard, test) for test in (None, understood_by(knowledge)))
+    assert waited > 1.1 and understood < 0.85, (waited, understood)
 
 
 def _add_korean_intent(engine) -> None:  # type: ignore[no-untyped-def]

@@ -103,6 +103,17 @@ def write_wav(path: Path, rate: int, pcm16) -> None:
         w.writeframes(pcm16.astype("<i2").tobytes())
 
 
+def manifest_against_disk(rows: list[dict], audio_dir: Path, kinds) -> list[str]:
+    """Problems where the manifest's files of each kind and the WAVs in the kind's folder differ."""
+    problems = []
+    for kind in kinds:
+        listed = {r["file"] for r in rows if r["kind"] == kind}
+        on_disk = {f"{kind}/{q.name}" for q in (audio_dir / kind).glob("*.wav")}
+        if listed != on_disk:
+            problems.append(f"{kind}: manifest and disk differ: {sorted(listed ^ on_disk)}")
+    return problems
+
+
 def verify(audio_dir: Path = AUDIO_DIR) -> int:
     """Check manifest and WAV headers with the standard library only."""
     import array
@@ -137,11 +148,7 @@ def verify(audio_dir: Path = AUDIO_DIR) -> int:
             problems.append(f"{r['file']}: clipped")
         counts[r["kind"]] += 1
         total += p.stat().st_size
-    for kind in KINDS:
-        listed = {r["file"] for r in rows if r["kind"] == kind}
-        on_disk = {f"{kind}/{q.name}" for q in (audio_dir / kind).glob("*.wav")}
-        if listed != on_disk:
-            problems.append(f"{kind}: manifest and disk differ: {sorted(listed ^ on_disk)}")
+    problems += manifest_against_disk(rows, audio_dir, KINDS)
     for p in problems:
         print("PROBLEM:", p)
     print("verified:", ", ".join(f"{k}={v}" for k, v in counts.items()),
@@ -270,13 +277,13 @@ def ulaw_decode(code):
     return np.where(u & 0x80, -mag, mag).astype(np.int16)
 
 
-def telephone(x24):
+def telephone(x24, dbfs: float = PEAK_DBFS):
     """24 kHz float -> 8 kHz int16 telephone-band signal after mu-law."""
     from scipy.signal import butter, resample_poly, sosfiltfilt
 
     x8 = resample_poly(x24, 1, 3)
     sos = butter(4, [300, 3400], btype="bandpass", fs=8000, output="sos")
-    y = pad(peak_normalise(sosfiltfilt(sos, x8)), 8000)
+    y = pad(peak_normalise(sosfiltfilt(sos, x8), dbfs), 8000)
     return ulaw_decode(ulaw_encode(to_pcm16(y)))
 
 

@@ -24,7 +24,7 @@ from assistant.dialogue import Channel
 from assistant.kiosk_devices import CardRead, CardVerifier
 from assistant.spoken_answers import SpokenAnswer
 from assistant.events import AudioChunk, Event, Failed, FailureKind, Partial, Replied, Transcribed
-from assistant.pipeline import Heard, Listener, SpokenInput, Stage, TypedInput, VoicePipeline
+from assistant.pipeline import Heard, Listener, SpokenInput, Stage, TypedInput, VoicePipeline, understood_by
 from assistant.speech.audio import AudioError, from_pcm, read_wav
 from assistant.speech.vad import EndpointConfig
 from assistant.voice_settings import VoiceSettings
@@ -293,7 +293,8 @@ class _MicrophoneSession:
         self.departed = threading.Event()
         self.listener = Listener(getattr(state, "recognizer", None),
                                  EndpointConfig(end_silence_s=state.settings.end_silence_s,
-                                                max_utterance_s=state.settings.max_utterance_s))
+                                                max_utterance_s=state.settings.max_utterance_s),
+                                 understood=understood_by(state.knowledge))
         self.speech_chunks = False  # {"type": "start", "speech": "chunks"}: the answer spoken over the socket
         self.pace = AudioPace()
         self._told_too_fast = False

@@ -604,29 +604,40 @@ def _first_of(items: list) -> tuple[set[str] | None, bool]:
     return firsts, True
 
 
-def _guarded(pattern: str) -> str:
+def _starts(pattern: str) -> set[str] | None:
+    """The characters ``pattern`` can start with; None when that is any character (or unknown)."""
+    try:
+        firsts, empty = _first_of(list(_re_parser.parse(pattern)))
+    except Exception:  # noqa: BLE001 - a pattern the parser walk does not understand is left unguarded
+        return None
+    return None if firsts is None or empty or not firsts else firsts
+
+
+def _behind(firsts: set[str] | None, pattern: str) -> str:
     """The pattern behind a one-character look-ahead of what it can start with.
 
     A rule that starts with a long list of words (every name of a socket or a caller) is otherwise
     tried word by word at every position of the text; the look-ahead turns that into one set test.
     """
-    try:
-        firsts, empty = _first_of(list(_re_parser.parse(pattern)))
-    except Exception:  # noqa: BLE001 - a pattern the parser walk does not understand is left as it is
-        return pattern
-    if firsts is None or empty or not firsts:
+    if not firsts:
         return pattern
     return "(?=[" + "".join(re.escape(ch) for ch in sorted(firsts)) + "])" + pattern
+
+
+def _guarded(pattern: str) -> str:
+    return _behind(_starts(pattern), pattern)
 
 
 def _compile(rules: tuple[str, ...], *, sounds: bool = False) -> re.Pattern[str]:
     patterns = [_expand(rule) for rule in rules]
     if sounds:
         patterns = [_sound_pattern(pattern) for pattern in patterns]
-    alternatives = "|".join(f"(?:{_guarded(pattern)})" for pattern in patterns)
+    starts = [_starts(pattern) for pattern in patterns]
+    alternatives = "|".join(f"(?:{_behind(firsts, pattern)})" for firsts, pattern in zip(starts, patterns))
     # and the whole alternation behind the union of those sets, so that a position no rule can
-    # start at costs one set test
-    return re.compile(_guarded(f"(?:{alternatives})"))
+    # start at costs one set test (the union, not a parse of the alternation: import stays quick)
+    union = None if any(firsts is None for firsts in starts) else set().union(*starts)
+    return re.compile(_behind(union, f"(?:{alternatives})"))
 
 
 _RULES: tuple[tuple[Danger, re.Pattern[str], re.Pattern[str]], ...] = (

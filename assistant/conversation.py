@@ -101,6 +101,12 @@ class ConversationReply:
     share_text: str | None = None
     handoff: HandoffInfo | None = None
     end: bool = False
+    voice_pause_ms: int = VoiceSettings().sentence_pause_ms
+
+    @property
+    def voice(self) -> VoiceSettings:
+        """How to speak this reply: a slower voice also pauses longer between sentences."""
+        return VoiceSettings(rate=self.voice_rate, volume=self.voice_volume, sentence_pause_ms=self.voice_pause_ms)
 
     def as_json(self) -> dict[str, Any]:
         """The reply contract shared by ``xiaodian chat --json`` and the HTTP API."""
@@ -295,7 +301,8 @@ class ConversationService:
         world_titles = self.knowledge.snapshot.answers
         choices = tuple({"intent": c, "title": world_titles[c].title if c in world_titles else c} for c in reply.choices)
         return ConversationReply(state.id, reply.text, reply.spoken, reply.intent, reply.decision, round(confidence, 4),
-                                 reply.voice.rate, reply.voice.volume, choices, end=reply.end)
+                                 reply.voice.rate, reply.voice.volume, choices, end=reply.end,
+                                 voice_pause_ms=reply.voice.sentence_pause_ms)
 
     def _carry_out(self, connection: Connection, stored: StoredSession, state: SessionState,
                    effects: tuple[Effect, ...], reply: ConversationReply, understanding: Understanding,

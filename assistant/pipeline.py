@@ -47,7 +47,6 @@ from assistant.events import (
     Replied,
     Transcribed,
 )
-from assistant.voice_settings import VoiceSettings
 
 # What only speech needs (scipy's resampling, cn2an, the voice, anyio's worker threads) is loaded
 # where speech is heard or made, not here: it took 0.7 s of every typed ``xiaodian chat``'s start.
@@ -150,6 +149,10 @@ class VoicePipeline:
             return None
         except AudioError as error:  # also NoSpeechError
             return Failed(FailureKind.AUDIO, str(error))
+        finally:
+            # An early decode runs outside the gate: nobody is left to hear it, so it must not take the model.
+            if departed.is_set() and isinstance(stream, SpeculativeDecode):
+                stream.abandon()
 
     async def _speak(self, reply: ConversationReply, channel: Channel) -> AsyncIterator[Event]:
         import anyio.to_thread
@@ -159,8 +162,7 @@ class VoicePipeline:
         if self.speaker is None:
             yield Failed(FailureKind.VOICE, "现在不能朗读，请看屏幕上的文字。")
             return
-        voice = VoiceSettings(rate=reply.voice_rate, volume=reply.voice_volume)
-        sentences = self.speaker.speak_sentences(reply.spoken, voice, PHONE_RATE if channel == Channel.PHONE
+        sentences = self.speaker.speak_sentences(reply.spoken, reply.voice, PHONE_RATE if channel == Channel.PHONE
                                                  else SPEAKER_RATE)
         index = 0
         try:
@@ -280,6 +282,10 @@ class Listener:
     async def finish(self) -> Heard:
         """End of input (the customer pressed stop): whatever speech there was, else no utterance."""
         return await self._after(None, self.endpointer.flush())
+
+    def close(self) -> None:
+        """The caller is gone (socket closed, call hung up): an early decode under way is dropped."""
+        self._forget()
 
     async def _after(self, chunk: Audio | None, utterance: Audio | None) -> Heard:
         import anyio.to_thread

@@ -54,7 +54,7 @@ class SpokenAnswer:
 
 
 def speech_id(answer: SpokenAnswer) -> str:
-    key = [answer.spoken, answer.voice.rate, answer.voice.volume, answer.sample_rate]
+    key = [answer.spoken, answer.voice.rate, answer.voice.volume, answer.voice.sentence_pause_ms, answer.sample_rate]
     return hashlib.sha256(json.dumps(key, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
@@ -72,7 +72,8 @@ class SpeechRegistry:
                 with self.engine.begin() as connection:
                     connection.execute(insert(_TABLE), dict(
                         id=key, spoken=answer.spoken, voice_rate=answer.voice.rate,
-                        voice_volume=answer.voice.volume, sample_rate=answer.sample_rate))
+                        voice_volume=answer.voice.volume, voice_pause_ms=answer.voice.sentence_pause_ms,
+                        sample_rate=answer.sample_rate))
             except IntegrityError:  # stored already, by this worker earlier or by another
                 pass
             self._remember(key, answer)
@@ -86,7 +87,8 @@ class SpeechRegistry:
             row = connection.execute(select(_TABLE).where(_TABLE.c.id == key)).first()
         if row is None:
             return None
-        answer = SpokenAnswer(row.spoken, VoiceSettings(rate=row.voice_rate, volume=row.voice_volume), row.sample_rate)
+        voice = VoiceSettings(rate=row.voice_rate, volume=row.voice_volume, sentence_pause_ms=row.voice_pause_ms)
+        answer = SpokenAnswer(row.spoken, voice, row.sample_rate)
         self._remember(key, answer)
         return answer
 
@@ -120,7 +122,8 @@ def fixed_answers(knowledge: Knowledge) -> list[str]:
 
 class SpeechWarmer:
     """A background thread that synthesises every fixed answer into the speech cache, after
-    start-up and after each change of the knowledge version.
+    start-up and after each change of the knowledge version: first in the configured voice, then
+    in the slower one "说慢点" asks for.
 
     Several workers share one cache folder (content-addressed, atomic writes): a file lock lets
     one of them do the work while the others wait and then find every answer already there.
@@ -131,6 +134,9 @@ class SpeechWarmer:
         self.knowledge, self.speaker, self.voice, self.rates, self.poll_s = knowledge, speaker, voice, rates, poll_s
         self.warmed_version: int | None = None  # the knowledge version whose answers are all cached
         self.warm = threading.Event()  # set while the cache holds the current version's answers
+        # Set once the first pass has ended, warm or not (a voice that cannot speak must not keep
+        # the service from ever being ready: its answers are then made when asked).
+        self.first_pass_over = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="warm-speech")
 
@@ -147,13 +153,24 @@ class SpeechWarmer:
             return 0
         self.warm.clear()
         made = 0
+        answers = fixed_answers(self.knowledge)
         with _exclusive(self.speaker.cache_dir / ".warming.lock"):
-            for text in fixed_answers(self.knowledge):
-                if self._stop.is_set():
-                    return made
-                made += self.speaker.warm(text, self.voice, self.rates)
-        self.warmed_version = version
-        self.warm.set()
+            made += self._warm_all(answers, self.voice)
+            if self._stop.is_set():
+                return made
+            self.warm.set()
+            self.first_pass_over.set()
+            made += self._warm_all(answers, self.voice.slower_and_louder())
+        if not self._stop.is_set():
+            self.warmed_version = version
+        return made
+
+    def _warm_all(self, answers: list[str], voice: VoiceSettings) -> int:
+        made = 0
+        for text in answers:
+            if self._stop.is_set():
+                break
+            made += self.speaker.warm(text, voice, self.rates)
         return made
 
     def _run(self) -> None:
@@ -166,6 +183,7 @@ class SpeechWarmer:
                     logger.info("speech cache warm: %d sentences made with %s", made, self.speaker.voice.name)
             except AudioError:  # the voice cannot speak (e.g. its process did not start); turns say so
                 logger.exception("speech cache warming failed; answers are synthesised when asked")
+                self.first_pass_over.set()
             except Exception:  # the database away for a moment: try again at the next poll
                 logger.exception("speech cache warming failed")
             self._stop.wait(self.poll_s)

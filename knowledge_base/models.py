@@ -368,6 +368,7 @@ class SpokenText(SQLModel, table=True):
     spoken: str
     voice_rate: int
     voice_volume: float
+    voice_pause_ms: int = Field(default=400, sa_column_kwargs={"server_default": "400"})
     sample_rate: int
     created_at: datetime = Field(default_factory=utc_now)
 

@@ -161,8 +161,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["运行状态"])
     async def readyz(request: Request) -> JSONResponse:
-        """Ready: start-up finished and the database answers; 503 otherwise."""
+        """Ready: start-up finished, every fixed answer's audio is made and the database answers; 503 otherwise."""
         checks = dict(request.app.state.readiness)
+        warmer = request.app.state.speech_warmer
+        if warmer is not None:  # the first customer's answer is played from the cache, not synthesised
+            checks["voice"] = warmer.first_pass_over.is_set()
         if checks.get("database"):
             # In a thread (a pool checkout may block), but not behind the turn limiter.
             checks["database"] = await run_in_threadpool(_database_answers, request.app.state.engine)

@@ -194,15 +194,25 @@ def test_every_fixed_answer_is_in_the_cache_after_start_up_and_after_an_edit(tmp
 
     settings = Settings(data_dir=tmp_path / "data", speech_enabled=True, voice="natural", demo=True)
     app = create_app(settings)
-    with TestClient(app):
+    with TestClient(app) as client:
         warmer, speaker = app.state.speech_warmer, app.state.speaker
         assert isinstance(speaker.voice, NaturalVoice)
-        assert warmer.warm.wait(timeout=900), "the cache was not warm 15 minutes after start-up"
+        # Not ready (so a load balancer sends nobody) until the first customer's answer is ready to play.
+        deadline = time.monotonic() + 900
+        while (readiness := client.get("/readyz")).status_code != 200 and time.monotonic() < deadline:
+            assert readiness.json()["checks"].get("voice") is not None
+            time.sleep(0.2)
+        assert readiness.status_code == 200, "not ready 15 minutes after start-up"
         answers = fixed_answers(app.state.knowledge)
         assert len(answers) >= 30
         for text in answers:
             for rate in (16000, 8000):
                 assert speaker.holds(text, warmer.voice, rate), (text, rate)
+        # Then, after start-up, what "说慢点" will ask for.
+        slower = warmer.voice.slower_and_louder()
+        while not speaker.holds(answers[-1], slower, 8000) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert all(speaker.holds(text, slower, rate) for text in answers for rate in (16000, 8000))
 
         edited = "电子发票可以在网上国网里开具，也可以到营业厅打印。"
         with session(app.state.engine) as db:

@@ -28,6 +28,7 @@ from assistant.pipeline import Listener, SpokenInput, Stage, TypedInput, VoicePi
 from assistant.speech_vocabulary import speech_vocabulary
 from knowledge_base.settings import Settings
 from assistant.speech.audio import Audio, read_wav
+from assistant.speech.recognizer import RecognitionStopped
 from assistant.speech.engines import load_recognizer
 from assistant.speech.models import add_vosk_model
 from assistant.speech.tts import EspeakPinyinVoice, Speaker
@@ -61,10 +62,10 @@ def pipeline(knowledge: Knowledge, whisper, tmp_path: Path) -> VoicePipeline:  #
 
 
 def run(pipeline: VoicePipeline, source: SpokenInput | TypedInput, until: Stage,
-        session_id: str | None = None) -> list[object]:
+        session_id: str | None = None, departed: threading.Event | None = None) -> list[object]:
     async def collect() -> list[object]:
         return [event async for event in pipeline.run(source, session_id=session_id, channel=Channel.KIOSK,
-                                                      until=until, departed=threading.Event())]
+                                                      until=until, departed=departed or threading.Event())]
 
     return anyio.run(collect)
 
@@ -134,6 +135,22 @@ def test_server_replies_speak_at_the_configured_rate_and_slow_down_from_there(tm
         assert first["voice"] == {"rate": 160, "volume": 0.8}
         slower = http.post("/api/converse", json={"text": "说慢点", "session_id": first["session_id"]}).json()
         assert slower["voice"]["rate"] == 135
+
+
+def _trailing_quiet_s(audio: Audio) -> float:
+    loud = np.flatnonzero(np.abs(audio.samples.astype(np.int32)) > 200)
+    return (len(audio.samples) - (loud[-1] + 1 if len(loud) else 0)) / audio.rate
+
+
+def test_slower_speech_also_pauses_longer_between_sentences(pipeline: VoicePipeline) -> None:
+    """说慢点 asks for more time to take each sentence in, not only slower words."""
+    first = run(pipeline, TypedInput("我要开发票"), Stage.SPEECH)
+    session_id = first[0].reply.session_id  # type: ignore[attr-defined]
+    slower = run(pipeline, TypedInput("说慢点"), Stage.SPEECH, session_id)
+    pauses = [[_trailing_quiet_s(e.audio) for e in events if isinstance(e, AudioChunk) and not e.last]
+              for events in (first, slower)]
+    assert pauses[0] and pauses[1], "the answer has more than one sentence"
+    assert min(pauses[1]) >= max(pauses[0]) + 0.15, pauses
 
 
 def test_end_silence_setting_reaches_whispers_own_trimming(whisper) -> None:  # type: ignore[no-untyped-def]
@@ -295,6 +312,38 @@ def test_an_understood_request_ends_before_the_full_silence(whisper, knowledge: 
 
     waited, understood = (anyio.run(seconds_of_silence_until_heard, test) for test in (None, understood_by(knowledge)))
     assert waited > 1.1 and understood < 0.85, (waited, understood)
+
+
+def _paused_mid_request(listener: Listener) -> None:
+    """我家电费还剩多少钱 then 0.4 s of quiet: the pause at which the Listener starts decoding early."""
+    question = Audio(read_wav(AUDIO / "a04.wav").samples[:-4800], 16000)
+    audio = Audio(np.concatenate([question.samples, silence(0.4)]), 16000)
+    assert listen_to(listener, audio) == []
+
+
+def test_a_caller_who_leaves_during_a_pause_costs_no_decode(whisper) -> None:  # type: ignore[no-untyped-def]
+    listener = Listener(whisper, EndpointConfig())
+    with whisper._lock:  # the recogniser is busy with another customer's question meanwhile
+        _paused_mid_request(listener)
+        speculation = listener._speculation
+        assert speculation is not None
+        listener.close()  # the socket or the call is gone
+    with pytest.raises(RecognitionStopped):
+        speculation.finish()
+
+
+def test_an_early_decode_waiting_for_a_departed_caller_is_dropped(pipeline: VoicePipeline,
+                                                                   whisper) -> None:  # type: ignore[no-untyped-def]
+    listener = Listener(whisper, EndpointConfig())
+    departed = threading.Event()
+    with whisper._lock:
+        _paused_mid_request(listener)
+        utterance = anyio.run(listener.finish).utterance
+        assert utterance is not None and utterance.stream is not None
+        departed.set()  # the customer left before the recogniser was free
+        assert list(run(pipeline, utterance, Stage.REPLY, departed=departed)) == []
+    with pytest.raises(RecognitionStopped):
+        utterance.stream.finish()
 
 
 def _add_korean_intent(engine) -> None:  # type: ignore[no-untyped-def]

@@ -27,7 +27,6 @@ from assistant.events import AudioChunk, Event, Failed, FailureKind, Partial, Re
 from assistant.pipeline import Heard, Listener, SpokenInput, Stage, TypedInput, VoicePipeline, understood_by
 from assistant.speech.audio import AudioError, from_pcm, read_wav
 from assistant.speech.vad import EndpointConfig
-from assistant.voice_settings import VoiceSettings
 from server.deps import client_address
 from server.pages import templates
 
@@ -118,8 +117,7 @@ async def run_turn(state: Any, session_id: str | None, text: str, channel: Chann
 
 def spoken_answer(reply: ConversationReply, channel: Channel) -> SpokenAnswer:
     """What the reply sounds like: 8 kHz for the phone line, 16 kHz elsewhere."""
-    return SpokenAnswer(reply.spoken, VoiceSettings(rate=reply.voice_rate, volume=reply.voice_volume),
-                        8000 if channel == Channel.PHONE else 16000)
+    return SpokenAnswer(reply.spoken, reply.voice, 8000 if channel == Channel.PHONE else 16000)
 
 
 def reply_json(app_state: Any, reply: ConversationReply, channel: Channel, started: float) -> dict[str, Any]:
@@ -316,6 +314,7 @@ class _MicrophoneSession:
                 # The client left: a decode under way stops at its next check, and what was
                 # still waiting for the recogniser is dropped.
                 self.departed.set()
+                self.listener.close()
                 tasks.cancel_scope.cancel()
 
     async def _read_frames(self, utterances: ObjectSendStream[SpokenInput | None]) -> None:

@@ -184,3 +184,32 @@ def test_a_cough_before_a_short_answer_does_not_hide_it() -> None:
     found = stream_through(Endpointer(16000), followed_by_silence(Audio(np.concatenate([cough.samples, answer.samples]), 16000)))
     assert len(found) == 1
     assert found[0].seconds < cough.seconds + answer.seconds
+
+
+def steady_tone(frequencies: tuple[int, ...], rate: int, seconds: float = 1.5) -> Audio:
+    """A machine's tone between two half-seconds of quiet: 0.3 of full scale, like a beep near the microphone."""
+    t = np.arange(int(rate * seconds)) / rate
+    tone = sum(np.sin(2 * np.pi * f * t) for f in frequencies) / len(frequencies) * 0.3 * 32767
+    quiet = np.zeros(rate // 2)
+    return Audio(np.concatenate([quiet, tone, quiet]).astype(np.int16), rate)
+
+
+# A beep (1 kHz), China's dial/busy/ringback tone (450 Hz), a kiosk chime's chord, keypad tones
+# played in-band on a phone line (DTMF 1 and #): periodic like a vowel, but the same from frame to frame.
+TONES = [(1000,), (450,), (150, 300, 450), (697, 1209), (941, 1477)]
+
+
+@pytest.mark.parametrize("rate", [16000, 8000])
+@pytest.mark.parametrize("frequencies", TONES)
+def test_a_steady_tone_is_not_speech(frequencies: tuple[int, ...], rate: int) -> None:
+    tone = steady_tone(frequencies, rate)
+    assert speech_span(tone) is None
+    endpointer = Endpointer(rate)
+    assert stream_through(endpointer, followed_by_silence(tone)) == []
+    assert endpointer.flush() is None
+
+
+def test_a_beep_before_a_short_answer_does_not_hide_it() -> None:
+    beep, answer = steady_tone((1000,), 16000), read_wav(SHORT / "16k" / "s01.wav")
+    found = stream_through(Endpointer(16000), followed_by_silence(Audio(np.concatenate([beep.samples, answer.samples]), 16000)))
+    assert len(found) == 1 and found[0].seconds < answer.seconds + 0.5

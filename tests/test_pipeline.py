@@ -156,8 +156,10 @@ def test_slower_speech_also_pauses_longer_between_sentences(pipeline: VoicePipel
 def test_end_silence_setting_reaches_whispers_own_trimming(whisper) -> None:  # type: ignore[no-untyped-def]
     speech = read_wav(AUDIO / "a01.wav").samples
     rate = 16000
-    # A knock-like blip (too short to be speech on its own) 0.8 s after the question.
-    blip = (8000 * np.sin(2 * np.pi * 300 * np.arange(int(0.09 * rate)) / rate)).astype(np.int16)
+    # A blip of voice (90 ms of the question's loudest vowel: too short to be speech on its own)
+    # 0.8 s after the question. (A pure sine would be taken for a machine's tone and ignored.)
+    loudest = int(np.argmax(np.convolve(speech.astype(np.float32) ** 2, np.ones(1440), mode="valid")))
+    blip = speech[loudest:loudest + int(0.09 * rate)]
     audio = Audio(np.concatenate([speech, np.zeros(int(0.8 * rate), np.int16), blip,
                                   np.zeros(rate, np.int16)]), rate)
     quick = load_recognizer(Settings(data_dir=Path(whisper.model_dir).parent.parent, asr_engine="whisper",

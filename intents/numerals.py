@@ -25,7 +25,7 @@ MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _MEASURE_WORDS = "度元块角毛分月号年日天个岁户点周位次"
 # 洞 is only a digit inside digit strings (phone numbers); on its own it is a hole.
 _NUMERAL_CHARS = "零〇一幺二两三四五六七八九十百千万亿"
-_RUN = re.compile(f"[{_NUMERAL_CHARS}]+(?:点[零〇一二三四五六七八九]+)?")
+_RUN = re.compile(f"[{_NUMERAL_CHARS}]+(?:点[零〇一二三四五六七八九十]+)?")
 
 
 def _digit_string(run: str) -> str | None:
@@ -82,6 +82,11 @@ def _convert_run(run: str, next_char: str, prev_char: str) -> str:
     integer_part, _, decimals = run.partition("点")
     if decimals:
         whole = _convert_integer(integer_part, next_char="点", is_decimal=True)
+        if whole is not None and ("十" in decimals or next_char == "分"):
+            # A time of day: 七点二十(分) is 7:20 and 九点零五分 is 9:05. Decimals are read digit
+            # by digit (三点一四), never with 十.
+            minutes = _value(decimals.lstrip("零〇"))
+            return run if minutes is None else f"{whole}点{minutes}"
         decimal_digits = _digit_string(decimals)
         if whole is None or decimal_digits is None:
             return run

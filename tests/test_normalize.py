@@ -36,6 +36,13 @@ def test_normalize(raw: str, expected: str) -> None:
         ("幺三八零零零零零零零一", "13800000001"),
         ("两个月", "2个月"),
         ("我选三", "我选3"),
+        # A time of day is hours 点 minutes, never a decimal: 七点二十 is 7:20, not 7.2 then 10.
+        ("晚上七点二十分", "晚上7点20分"),
+        ("七点二十提醒我", "7点20提醒我"),
+        ("早上九点零五分", "早上9点5分"),
+        ("下午三点四十五", "下午3点45"),
+        ("三点一四", "3.14"),  # digits read one by one after 点 are decimals
+        ("一百二十八点五元", "128.5元"),
     ],
 )
 def test_chinese_numerals(raw: str, expected: str) -> None:

@@ -13,6 +13,9 @@ setup: $(VENV)/.setup-test
 
 # The demo: demo data, the 演示 banner, and the FAKE sandbox payment provider (see README, modes).
 run: export XIAODIAN_DEMO ?= true
+# Payment links and QR codes name the address served (xiaodian serve refuses a mismatch); on 0.0.0.0,
+# this machine's first network address, which phones in the hall can reach.
+run: export XIAODIAN_PUBLIC_URL ?= http://$(if $(filter 0.0.0.0,$(HOST)),$(firstword $(shell hostname -I)),$(HOST)):$(PORT)
 run: $(VENV)/.setup-run
 	$(VENV)/bin/xiaodian db init
 	$(VENV)/bin/xiaodian models prepare

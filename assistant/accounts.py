@@ -25,8 +25,9 @@ from sqlmodel import Session, col, select
 from knowledge_base.db import session
 from knowledge_base.models import AuditLog, LoginSession, User
 
-ROLES = ("admin", "staff")
-ROLE_LABELS = {"admin": "管理员", "staff": "客服"}
+# reviewer (issue 15): the quality-review pages only; never intents or users.
+ROLES = ("admin", "staff", "reviewer")
+ROLE_LABELS = {"admin": "管理员", "staff": "客服", "reviewer": "质检员"}
 FIRST_ADMIN_NAME = "admin"
 MIN_PASSWORD_LENGTH = 10
 # No 0/O, 1/l/I: the generated password is read off a console and typed by hand.
@@ -87,7 +88,7 @@ def create_user(engine: Engine, name: str, role: str, password: str, actor: str 
     if not _NAME_PATTERN.match(name):
         raise AccountError("用户名要 1 到 32 个字，不能有空格。")
     if role not in ROLES:
-        raise AccountError("角色只能是 admin（管理员）或 staff（客服）。")
+        raise AccountError("角色只能是 admin（管理员）、staff（客服）或 reviewer（质检员）。")
     _check_new_password(password)
     user = User(name=name, role=role, password_hash=hash_password(password),
                 must_change_password=must_change_password)

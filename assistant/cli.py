@@ -443,7 +443,7 @@ def _new_password(generate: bool) -> tuple[str, bool]:
 @users_app.command("add")
 def users_add(
     name: str = typer.Argument(..., help="用户名（登录时用）"),
-    role: str = typer.Option(..., "--role", help="admin（管理员）或 staff（客服）"),
+    role: str = typer.Option(..., "--role", help="admin（管理员）、staff（客服）或 reviewer（质检员）"),
     generate: bool = typer.Option(False, "--generate", "-g", help="不输入密码，生成一个随机密码并显示一次"),
 ) -> None:
     """Add an admin or staff account (asks for the password, or generates one)."""
@@ -523,7 +523,7 @@ def serve(
     from knowledge_base.db import make_engine
     from knowledge_base.seed import seed_database
 
-    settings = get_settings()
+    settings = _served_public_address(host, port)  # issue 13 (device): links name the address really served
     check_payment_settings(settings)  # a refused setting stops here, before anything is touched
     # Every worker writes its metrics here and /metrics adds them up (prometheus_client's
     # multiprocess mode); the files of the last run would be added too, so the folder starts
@@ -553,6 +553,23 @@ def serve(
     raise typer.Exit(code=code)
 
 
+def _served_public_address(host: str, port: int):  # type: ignore[no-untyped-def]
+    """The settings with XIAODIAN_PUBLIC_URL checked against --host/--port, or derived from them when unset
+    (assistant/public_address.py); a mismatch stops here, with what to set."""
+    from assistant.public_address import PublicAddressMismatch, public_address
+
+    settings = get_settings()
+    configured = settings.public_url if "public_url" in settings.model_fields_set else None
+    try:
+        url = public_address(configured, host, port, behind_proxy=bool(settings.trusted_proxy_set))
+    except PublicAddressMismatch as error:
+        typer.echo(f"无法启动：{error}", err=True)
+        raise typer.Exit(code=2)
+    os.environ["XIAODIAN_PUBLIC_URL"] = url  # the workers (and this process's app) read it from here
+    get_settings.cache_clear()
+    return get_settings()
+
+
 @payments_app.command("reconcile")
 def payments_reconcile(
     older_than_minutes: Optional[float] = typer.Option(
@@ -571,6 +588,31 @@ def payments_reconcile(
                f"待退款 {refunds} 笔，过期关闭 {report.expired} 个，支付平台暂时连不上 {report.unavailable} 次。")
     if report.unavailable:
         raise typer.Exit(code=1)
+
+
+# issue 13 (device): the kiosk's microphone/speaker loop, its devices, page address and card reader
+from assistant.cli_kiosk import register as _register_kiosk_loop  # noqa: E402
+
+_register_kiosk_loop(kiosk_app)
+
+
+# Daily reminders and generated demo accounts (issue 14).
+from assistant.cli_reminders import demo_app, reminders_app  # noqa: E402
+
+app.add_typer(reminders_app, name="reminders")
+app.add_typer(demo_app, name="demo")
+
+
+# Quality review: the daily report, figures and sample (issue 15).
+from assistant.cli_quality import quality_app  # noqa: E402
+
+app.add_typer(quality_app, name="quality")
+
+
+# The phone line: the AudioSocket gateway and the PBX's token (issue 12).
+from assistant.cli_phone import phone_app  # noqa: E402
+
+app.add_typer(phone_app, name="phone")
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from assistant import identity
 from assistant.answers import Answer, CustomerFacts
@@ -30,8 +30,10 @@ from assistant.dialogue import (
     Effect,
     IdentityLimits,
     IssuePaymentLink,
+    MAX_TURN_CHARS,
     OpenHandoff,
     OpenRepairTicket,
+    Outcome,
     Policy,
     RecordLookup,
     RecordRating,
@@ -161,9 +163,13 @@ class KnowledgeWorld:
         answers = self.knowledge.snapshot.answers.get(intent)
         return answers.title if answers else intent
 
-    def waiting_tickets(self) -> int:
+    def waiting_tickets(self, session_id: str = "", priority: int = 2) -> int:
+        # Only who is ahead: a customer's own ticket is not (a second 转人工 alone in the queue
+        # heard "前面还有1位"), nor are less urgent ones (staff pages, issue 13).
         with session(self.knowledge.engine) as db:
-            return db.exec(select(func.count()).select_from(HandoffTicket).where(HandoffTicket.status == "waiting")).one()
+            return db.exec(select(func.count()).select_from(HandoffTicket).where(
+                HandoffTicket.status == "waiting", col(HandoffTicket.session_id) != session_id,
+                col(HandoffTicket.priority) <= priority)).one()
 
     def paid_recently(self, account: str) -> datetime | None:
         with session(self.knowledge.engine) as db:
@@ -283,19 +289,31 @@ class ConversationService:
                 # A new session's first turn uses the same view: the account checked at the
                 # start is not read again for the answer.
                 stored, world = self._load_or_new(connection, session_id, channel, account, client)
-                # The turn is read as part of the conversation: a reply to the open question, a follow-up.
-                context = dialogue_context(stored.state, world.today)
-                match = self.knowledge.matcher.match(text, context)
-                slots = with_context(extract_slots(match.normalized, world.today), context, match.intent, match.normalized)
-                understanding = Understanding(match, slots, asr_confidence, detect_danger(match.normalized))
-                outcome = self.policy.step(stored.state, understanding, world)
-                reply = self._reply(outcome.state, outcome.reply, match.confidence)
+                outcome, reply, understanding = self._decide(stored.state, text, world, asr_confidence)
                 try:
                     return self._carry_out(connection, stored, outcome.state, outcome.effects, reply, understanding,
                                            world, started)
                 except SessionConflict:
                     continue  # another worker answered this session meanwhile: answer on its state
         raise SessionConflict(session_id or "")
+
+    def _decide(self, state: SessionState, text: str, world: KnowledgeWorld,
+                asr_confidence: float | None) -> tuple[Outcome, ConversationReply, Understanding]:
+        """Understand the turn and let the policy decide; nothing is written yet."""
+        # The turn is read as part of the conversation: a reply to the open question, a follow-up.
+        context = dialogue_context(state, world.today)
+        match = self.knowledge.matcher.match(text, context)
+        slots = with_context(extract_slots(match.normalized, world.today), context, match.intent, match.normalized)
+        understanding = Understanding(match, slots, asr_confidence, detect_danger(match.normalized))
+        outcome = self.policy.step(state, understanding, world)
+        return outcome, self._reply(outcome.state, outcome.reply, match.confidence), understanding
+
+    def preview(self, text: str, channel: Channel | str = Channel.KIOSK) -> ConversationReply:
+        """What a new conversation's first turn answers to ``text``, decided exactly as ``handle`` does,
+        with nothing written (no session, turn log, ticket or link): the admin's try-a-phrase."""
+        with self.knowledge.engine.connect() as connection:
+            stored, world = self._load_or_new(connection, None, channel, None, "")
+            return self._decide(stored.state, text, world, None)[1]
 
     def _reply(self, state: SessionState, reply: PolicyReply, confidence: float) -> ConversationReply:
         world_titles = self.knowledge.snapshot.answers
@@ -329,6 +347,7 @@ class ConversationService:
         """The turn's writes: effects, turn log, session (compare-and-set); the caller commits."""
         if effects:  # most turns have none: they skip the ORM's unit of work altogether
             reply = self._carry_out_effects(connection, state, effects, reply, world)
+            state = _as_said(state, reply)
         match = understanding.match
         # Every turn writes this row: a plain INSERT in the same transaction (the ORM's unit
         # of work for one new object cost more than twice as much). Quality review needs what
@@ -362,7 +381,13 @@ class ConversationService:
                                         description=effect.description, session_id=state.id))
                 elif isinstance(effect, SetReminder):
                     row = db.get(ReminderSubscription, effect.account) or ReminderSubscription(account_number=effect.account)
-                    row.active, row.channel, row.updated_at = effect.active, effect.channel, world.now
+                    row.active, row.channel, row.updated_at, row.updated_by = effect.active, effect.channel, world.now, "voice"
+                    if effect.preferred_minute is not None:
+                        row.preferred_minute = effect.preferred_minute
+                    if effect.family_phone:
+                        row.family_phone = effect.family_phone
+                    if effect.active:  # the customer's own yes, said on this channel, is the consent
+                        row.consent_at, row.consent_channel = world.now, str(state.channel)
                     db.add(row)
                 elif isinstance(effect, UpdatePhone):
                     self._change_phone(db, effect)
@@ -416,6 +441,15 @@ class ConversationService:
         except NothingToPay:
             text = "您的电费已经交清了，现在不用交。"
             return replace(reply, text=text, spoken=text)
+        if effect.send_to:
+            # A relative's mobile (issue 13): the link goes there by SMS and is never put on the screen.
+            if self.sms is None:
+                text = "抱歉，现在发不了短信。您的家人可以在支付宝或微信的“生活缴费”里输入户号交电费。"
+                return replace(reply, text=text, spoken=text)
+            with session(self.knowledge.engine) as db:
+                self.sms.send(db, effect.send_to, link.short_text, "payment_link", effect.account)
+                db.commit()
+            return reply
         if effect.share:
             return replace(reply, pay_url=link.url, pay_qr_svg=link.qr_svg, share_text=link.short_text)
         if state.channel == Channel.PHONE:
@@ -429,3 +463,16 @@ class ConversationService:
                     self.sms.send(db, account.phone, link.short_text, "payment_link", effect.account)
                 db.commit()
         return replace(reply, pay_url=link.url, pay_qr_svg=link.qr_svg)
+
+
+def _as_said(state: SessionState, reply: ConversationReply) -> SessionState:
+    """The session keeps what was said when an effect changed the policy's words ("您已经在排队了",
+    a link that could not be made), so 再说一遍 repeats that and the transcript staff read holds it,
+    not the policy's draft."""
+    last = state.last_reply
+    if last is None or last.intent != reply.intent or (last.text, last.spoken) == (reply.text, reply.spoken):
+        return state
+    transcript = state.transcript
+    if transcript and transcript[-1].speaker == "assistant":
+        transcript = (*transcript[:-1], replace(transcript[-1], text=reply.text[:MAX_TURN_CHARS]))
+    return replace(state, last_reply=replace(last, text=reply.text, spoken=reply.spoken), transcript=transcript)

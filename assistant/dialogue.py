@@ -76,6 +76,8 @@ OFFERED_AFTER = {
     ids.FRAUD_CHECK: ids.QUERY_BALANCE,
     ids.TARIFF_INFO: ids.BILL_ESTIMATE,
 }
+# A relative far away pays: the link goes by SMS to the mobile they give (issue 13).
+SHARED_LINK = frozenset({ids.CROSS_BORDER_PAYMENT, ids.FAMILY_PROXY})
 # How many of the customer's latest turns a month or kWh said earlier still holds for.
 CONTEXT_TURNS = 3
 # The "对或者不对" prompt, in the forms 小电 says it.
@@ -144,6 +146,8 @@ HANDOFF_PRIORITY = {HandoffReason.EMERGENCY: 0, HandoffReason.COMPLAINT: 1, Hand
 class IssuePaymentLink:
     account: str
     share: bool = False  # for a relative (cross-border, family): show the link text to forward
+    # The relative's mobile (cross-border flow, issue 13): the link goes there by SMS and is not shown.
+    send_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +172,8 @@ class SetReminder:
     account: str
     active: bool
     channel: str = "sms"
+    preferred_minute: int | None = None  # a time of day the customer said; None keeps the one on file
+    family_phone: str | None = None  # a relative's mobile, read back and confirmed first
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +302,8 @@ class World(Protocol):
 
     def title(self, intent: str) -> str: ...
 
-    def waiting_tickets(self) -> int: ...
+    def waiting_tickets(self, session_id: str = "", priority: int = 2) -> int:
+        """Tickets waiting ahead of this conversation's: other conversations', as urgent or more."""
 
     def paid_recently(self, account: str) -> datetime | None:
         """When the account's latest payment arrived, if any."""
@@ -327,6 +334,30 @@ def _with_lead(outcome: Outcome, lead: str) -> Outcome:
     return replace(outcome, reply=reply)
 
 
+# "八点以后别提醒" names a limit, not the time to remind.
+_TIME_LIMIT = re.compile(r"\d点[半\d分]*(?:以后|之后|以前|之前)")
+# Reminders are never sent at night (the outbox's default quiet hours, 21:00 to 08:00).
+_DAYTIME_MINUTES = range(8 * 60, 21 * 60)
+
+
+def _reminder_minute(understanding: Understanding) -> str:
+    """The time of day a customer asked to be reminded at, as text for Pending data; "" for none."""
+    minute = understanding.slots.time_of_day
+    if minute is None or _TIME_LIMIT.search(understanding.match.normalized) or minute not in _DAYTIME_MINUTES:
+        return ""
+    return str(minute)
+
+
+def _grouped_phone(phone: str) -> str:
+    """13912345678 → 139 1234 5678: easy to check on the screen, and read aloud digit by digit."""
+    return f"{phone[:3]} {phone[3:7]} {phone[7:]}"
+
+
+def _digits_aloud(digits: str) -> str:
+    """5678 → 五六七八: a number's tail said digit by digit (1 as 幺), never as a value."""
+    return "".join("零幺二三四五六七八九"[int(d)] for d in digits)
+
+
 def _choice_index(understanding: Understanding, count: int) -> int | None:
     """第二个 / 二 / 2 → 1 (the customer picked a numbered option)."""
     text = understanding.match.normalized
@@ -348,21 +379,31 @@ def _rating(understanding: Understanding) -> int | None:
 
 
 def summarize(state: SessionState, reason: HandoffReason, world: World) -> str:
-    """One sentence for staff: who, what they want, why 小电 handed over."""
-    wants = f"想{world.title(state.topic)}" if state.topic else "的问题没说清楚"
+    """One sentence for staff: who, what they want, why 小电 handed over.
+
+    An emergency leads with the danger in the customer's own words: it used to read "的问题没说清楚"
+    (no request had been named yet), which sent staff the wrong way. With no request named, the
+    summary says so rather than guess (staff pages, issue 13)."""
     who = f"户号{state.account}" if state.account else "户号未知"
+    last = next((t.text for t in reversed(state.transcript) if t.speaker == "customer"), "")
+    topic = state.topic if state.topic not in ("", HUMAN_AGENT, EMERGENCY) else ""
+    if reason == HandoffReason.EMERGENCY:
+        before = f"（之前想{world.title(topic)}）" if topic else ""
+        return f"紧急：客户（{who}）报告危险情况：“{last}”，请立即处理{before}。"
+    if not topic and reason == HandoffReason.ASKED:
+        return f"客户（{who}）没说要办什么事，直接要求转人工。最后一句：“{last}”"
+    # A complaint or a fraud check is itself the request: "想投诉，要投诉" says it twice.
+    wants = f"想{world.title(topic)}，" if topic and reason not in (HandoffReason.COMPLAINT, HandoffReason.FRAUD) else ""
     why = {
         HandoffReason.ASKED: "要求转人工",
-        HandoffReason.MISSES: "小电连续两次没听懂",
-        HandoffReason.EMERGENCY: "报告紧急危险情况，请立即处理",
+        HandoffReason.MISSES: "说的话小电连续两次没听懂",
         HandoffReason.COMPLAINT: "要投诉",
         HandoffReason.FRAUD: "可能遇到冒充供电公司的诈骗",
         HandoffReason.ACCOUNT: "户号没有找到",
         HandoffReason.VERIFY: "身份核实没有通过",
         HandoffReason.LIMIT: "查的户号超过了限额",
     }[reason]
-    last = next((t.text for t in reversed(state.transcript) if t.speaker == "customer"), "")
-    return f"客户（{who}）{wants}，{why}。最后一句：“{last}”"
+    return f"客户（{who}）{wants}{why}。最后一句：“{last}”"
 
 
 def dialogue_context(state: SessionState, today: date) -> DialogueContext:
@@ -534,6 +575,10 @@ class Policy:
             return self._keep_open(state, pending, "请您说一下新的手机号，十一位数字。")
         if pending.kind in ("code", "verify_fallback"):
             return self._check_identity(state, pending, understanding, world)
+        if pending.kind == "relative_phone" or (pending.kind == "confirm_action" and pending.intent in SHARED_LINK):
+            outcome = self._relative_phone(state, pending, understanding)
+            if outcome is not None:
+                return outcome
         if pending.kind == "kwh":
             if understanding.slots.kwh is not None:
                 return self._handle_intent(replace(state, pending=None), ids.BILL_ESTIMATE, understanding, world)
@@ -813,9 +858,21 @@ class Policy:
     def _do_confirmed(self, state: SessionState, pending: Pending, world: World) -> Outcome:
         assert state.account is not None
         if pending.intent == ids.PAY_BILL:
-            text = ("好的，付款链接已经用短信发到您登记的手机上，请点开链接付款。" if state.channel == Channel.PHONE
+            # A caller hears which phone to look at (the tail only: the line may be on speaker).
+            on_file = world.facts(state.account).account if state.channel == Channel.PHONE else None
+            text = (f"好的，付款短信已经发到您尾号{on_file.phone[-4:]}的手机上，请点开短信里的链接付款。" if on_file
+                    else "好的，付款链接已经用短信发到您登记的手机上，请点开链接付款。" if state.channel == Channel.PHONE
                     else "好的，请用手机扫屏幕上的二维码付款，或者点“去付款”按钮。")
             return Outcome(state, _say(state, text, ids.PAY_BILL, "accept"), (IssuePaymentLink(state.account),))
+        if pending.intent in SHARED_LINK:
+            phone = pending.data[0]
+            text = f"好的，付款链接已经用短信发到尾号{phone[-4:]}的手机上了。请家人点开短信里的链接付款。"
+            spoken = f"好的，付款链接已经用短信发到尾号{_digits_aloud(phone[-4:])}的手机上了。请家人点开短信里的链接付款。"
+            return Outcome(state, _say(state, text, pending.intent, "accept", spoken=spoken),
+                           (IssuePaymentLink(state.account, share=True, send_to=phone),))
+        if pending.intent == ids.REMINDER_SUBSCRIBE:
+            channel, minute, family_phone = pending.data
+            return self._reminders_on(state, pending.intent, channel, minute, family_phone)
         if pending.intent == ids.REMINDER_UNSUBSCRIBE:
             text = "好的，电费提醒已经取消了。以后想要，随时跟我说。"
             return Outcome(state, _say(state, text, pending.intent, "accept"), (SetReminder(state.account, False),))
@@ -836,10 +893,25 @@ class Policy:
 
     def _subscribe(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
         assert state.account is not None
+        slots = understanding.slots
         channel = "call" if "电话" in understanding.match.normalized else "sms"
+        minute = _reminder_minute(understanding)
+        if slots.phone:  # "也发给我儿子，13912345678": a relative's phone is read back before it gets anything
+            return self._confirm(state, intent, f"您要让{_grouped_phone(slots.phone)}这个手机也收到电费提醒，对吗？",
+                                 data=(channel, minute, slots.phone))
+        at_night = not minute and slots.time_of_day is not None and slots.time_of_day not in _DAYTIME_MINUTES
+        night_note = "晚上9点到第二天早上8点，我们不打扰您，提醒都在白天。" if at_night else ""
+        return self._reminders_on(state, intent, channel, minute, None, night_note)
+
+    def _reminders_on(self, state: SessionState, intent: str, channel: str, minute: str,
+                      family_phone: str | None, note: str = "") -> Outcome:
+        assert state.account is not None
         how = "打电话" if channel == "call" else "发短信"
-        text = f"好的，已经给户号{state.account}开通电费提醒。出账和快到期的时候，我们会给您{how}。"
-        return Outcome(state, _say(state, text, intent, "accept"), (SetReminder(state.account, True, channel),))
+        when = (f"到时候在{formatting.time_of_day(int(minute))}前后" if minute else "出账和快到期的时候")
+        family = f"您家人尾号{family_phone[-4:]}的手机也会收到。" if family_phone else ""
+        text = f"好的，已经给户号{state.account}开通电费提醒。{when}，我们会给您{how}。{family}{note}"
+        effect = SetReminder(state.account, True, channel, int(minute) if minute else None, family_phone)
+        return Outcome(state, _say(state, text, intent, "accept"), (effect,))
 
     def _unsubscribe(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
         return self._confirm(state, intent, "您要取消电费提醒，以后不再提醒您交电费，对吗？")
@@ -883,13 +955,40 @@ class Policy:
                        (OpenRepairTicket(state.account, ids.RECONNECT, understanding.match.text),))
 
     def _share_link(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
+        """A relative far away pays: one question at a time (户号, then their mobile, then that number read
+        back for a yes), and the link goes to them by SMS; nothing is said to be ready before it is sent."""
+        if not world.can_send_codes:  # no SMS gateway: the ways they can pay by themselves, no promise
+            which = f"户号{state.account}" if state.account else "户号"
+            text = f"您的家人可以在支付宝或微信的“生活缴费”里，输入{which}交电费，在国外也能用。"
+            return Outcome(state, _say(state, text, intent, "accept"))
+        if not state.account:
+            general = world.answer(intent, CustomerFacts(), understanding.slots)
+            text = (general.display if general else "") + "要我用短信把付款链接发给家人的话，请先告诉我户号。"
+            state = replace(state, pending=Pending("account", intent))
+            return Outcome(state, _say(state, text, intent, "accept"))
         facts = world.facts(state.account)
-        answer = world.answer(intent, facts, understanding.slots)
-        text = answer.display if answer else ""
-        if state.account and any(not b.paid for b in facts.bills):
-            text += "付款链接已经生成，您可以把它转发给家人，他们在手机上点开就能付。"
-            return Outcome(state, _say(state, text, intent, "accept"), (IssuePaymentLink(state.account, share=True),))
+        if not any(not b.paid for b in facts.bills):
+            return Outcome(state, _say(state, f"户号{state.account}的电费已经交清了，现在不用交。", intent, "accept"))
+        answer = world.answer(intent, facts, understanding.slots)  # the answer for a named account asks for the number
+        text = answer.display if answer and "手机号" in answer.display else ""
+        text = text or f"好的，我用短信把户号{state.account}的付款链接发给您的家人。请说一下家人的手机号。"
+        state = replace(state, pending=Pending("relative_phone", intent))
         return Outcome(state, _say(state, text, intent, "accept"))
+
+    def _relative_phone(self, state: SessionState, pending: Pending, understanding: Understanding) -> Outcome | None:
+        """The relative's mobile: read back digit by digit for a yes; a "不对" or another number asks again.
+        None: the turn is something else (the question lapses)."""
+        phone, intent = understanding.slots.phone, understanding.match.intent
+        if phone and not (pending.kind == "confirm_action" and pending.data and phone == pending.data[0]):
+            return self._confirm(state, pending.intent, f"家人的手机号是{_grouped_phone(phone)}，对吗？", data=(phone,))
+        if pending.kind == "confirm_action":
+            if intent == DENY and understanding.match.decision == Decision.ACCEPT:
+                state = replace(state, pending=Pending("relative_phone", pending.intent))
+                return Outcome(state, _say(state, "好的，请您再说一遍家人的手机号。", pending.intent, "confirm"))
+            return None  # yes, or anything else: the usual confirmation rules
+        if pending.reminded or (understanding.match.decision == Decision.ACCEPT and intent != AFFIRM):
+            return None  # a clear other request; a mumble or a half-heard word gets the question once more
+        return self._keep_open(state, pending, "请您说一下家人的手机号，十一位数字。")
 
     def _complaint(self, state: SessionState, intent: str, understanding: Understanding, world: World) -> Outcome:
         state = replace(state, topic=intent)
@@ -922,7 +1021,7 @@ class Policy:
 
     def _handoff(self, state: SessionState, reason: HandoffReason, world: World, lead: str = "") -> Outcome:
         summary = summarize(state, reason, world)
-        text = handoff_text(reason, world.waiting_tickets(), lead)
+        text = handoff_text(reason, world.waiting_tickets(state.id, HANDOFF_PRIORITY.get(reason, 2)), lead)
         intent = EMERGENCY if reason == HandoffReason.EMERGENCY else HUMAN_AGENT
         state = replace(state, handed_off=True, pending=None, misses=0)
         return Outcome(state, _say(state, text, intent, "accept"), (OpenHandoff(reason, summary),))

@@ -44,6 +44,14 @@ def clock(moment: datetime) -> str:
     return f"{moment.hour}点" if moment.minute == 0 else f"{moment.hour}点{moment.minute}分"
 
 
+def time_of_day(minute: int) -> str:
+    """930 → '下午3点半', 480 → '早上8点', 1160 → '晚上7点20分': as a person says a time."""
+    hour, rest = divmod(minute, 60)
+    period = "凌晨" if hour < 6 else "早上" if hour < 11 else "中午" if hour < 13 else "下午" if hour < 18 else "晚上"
+    shown = hour - 12 if hour > 12 else hour
+    return f"{period}{shown}点" + ("" if rest == 0 else "半" if rest == 30 else f"{rest}分")
+
+
 def tariff_summary(tariff: TariffTable) -> str:
     first, second, third = tariff.tiers[0], tariff.tiers[1], tariff.tiers[2]
     text = (

@@ -74,13 +74,15 @@ _MAX_TOKEN_LENGTH = 200
 
 LinkProblemKind = Literal["unknown", "tampered", "expired", "used"]
 
+# Read by relatives abroad on a phone as often as at home: nothing here sends anyone to a hall
+# (issue 13); the pay page offers a fresh link to the phone on file, and 95598 as dialled from abroad.
 _PROBLEM_MESSAGES: dict[LinkProblemKind, str] = {
-    "unknown": "没有找到这个付款链接，请核对一下，或者回到营业厅、拨打95598重新获取。",
-    "tampered": "这个付款链接不完整或者被改动过，为了您的资金安全，请不要用它付款。请回到营业厅或拨打95598重新获取。",
-    "expired": "这个付款链接已经过期了，请回到营业厅或拨打95598重新获取。",
+    "unknown": "没有找到这个付款链接，请核对一下是不是完整复制了短信里的链接。",
+    "tampered": "这个付款链接不完整或者被改动过，为了您的资金安全，请不要用它付款。",
+    "expired": "这个付款链接已经过期了，钱没有扣。可以在下面重新获取一个。",
     "used": "这笔电费已经交清了，不需要再付款。谢谢您！",
 }
-_REPLACED_MESSAGE = "您的账单有了变化，这个付款链接已经停用了。请使用最新收到的付款链接，或者回到营业厅、拨打95598重新获取。"
+_REPLACED_MESSAGE = "账单有了变化，这个付款链接已经停用了，钱没有扣。请用最新收到的付款链接，或者在下面重新获取一个。"
 
 
 # --- Errors the customer is told about ---------------------------------------------
@@ -403,6 +405,10 @@ class PaymentService:
             status=link.status,
             expires_at=expires_at,
         )
+
+    def link_id_of(self, token: str) -> str:
+        """The link a token we signed names (expired or not); raises LinkProblem otherwise (the pay pages)."""
+        return verify_token(self._key, token).link_id
 
     def start(self, token: str, client_ip: str = "") -> Checkout:
         """Where the customer pays this link at the provider; a double click gets the same order, never a second."""

@@ -105,9 +105,10 @@ class VoicePipeline:
 
     async def run(self, source: SpokenInput | TypedInput, *, session_id: str | None = None,
                   channel: Channel = Channel.WEB, client: str = "", until: Stage = Stage.SPEECH,
-                  departed: threading.Event | None = None) -> AsyncIterator[Event]:
+                  departed: threading.Event | None = None, speech_rate: int | None = None) -> AsyncIterator[Event]:
         """The events of one customer turn, ending with ``Done`` (nothing at all once ``departed`` is set
-        before recognition: nobody is left to tell)."""
+        before recognition: nobody is left to tell). ``speech_rate`` overrides the channel's rate (a
+        phone call whose PBX offers 16 kHz)."""
         if isinstance(source, SpokenInput):
             heard = await self._recognize(source, departed or threading.Event())
             if heard is None:
@@ -125,7 +126,7 @@ class VoicePipeline:
         if reply.handoff is not None:
             yield HandedOff(reply.handoff)
         if until == Stage.SPEECH:
-            async for chunk in self._speak(reply, channel):
+            async for chunk in self._speak(reply, channel, speech_rate):
                 yield chunk
         yield Done()
 
@@ -154,7 +155,7 @@ class VoicePipeline:
             if departed.is_set() and isinstance(stream, SpeculativeDecode):
                 stream.abandon()
 
-    async def _speak(self, reply: ConversationReply, channel: Channel) -> AsyncIterator[Event]:
+    async def _speak(self, reply: ConversationReply, channel: Channel, rate: int | None = None) -> AsyncIterator[Event]:
         import anyio.to_thread
 
         from assistant.speech.audio import AudioError
@@ -162,8 +163,8 @@ class VoicePipeline:
         if self.speaker is None:
             yield Failed(FailureKind.VOICE, "现在不能朗读，请看屏幕上的文字。")
             return
-        sentences = self.speaker.speak_sentences(reply.spoken, reply.voice, PHONE_RATE if channel == Channel.PHONE
-                                                 else SPEAKER_RATE)
+        sentences = self.speaker.speak_sentences(reply.spoken, reply.voice, rate or (PHONE_RATE if channel == Channel.PHONE
+                                                                               else SPEAKER_RATE))
         index = 0
         try:
             while (made := await anyio.to_thread.run_sync(_next_sentence, sentences)) is not None:
@@ -243,7 +244,8 @@ class Listener:
     With a streaming engine the utterance's audio is fed to it as it comes, in blocks of
     ``PARTIAL_EVERY_S`` (a 20 ms frame each would cost a thread hop per frame), and the text heard so
     far is told as ``Partial`` whenever it changes. Whisper decodes whole utterances only, so it
-    has nothing honest to show before the end: no partials. Instead, once the caller has paused for
+    has nothing honest to show while the caller speaks; its only partial is the speculative decode's
+    text (below), told once that decode has finished. Once the caller has paused for
     ``SPECULATE_AFTER_S``, it starts decoding what was said while the end-pointer waits out the rest
     of the silence (1.2 s: elderly callers pause mid-sentence); if the caller stays quiet, the
     transcript is ready, or nearly, when the utterance ends. If they go on, that decode is dropped.
@@ -257,6 +259,7 @@ class Listener:
     rate: int = SPEAKER_RATE
     speculate: bool = True
     understood: Callable[[str], bool] | None = None
+    early_text: bool = False  # tell the speculative decode's text as a Partial (the kiosk page asks for it)
     PARTIAL_EVERY_S = 0.25  # Vosk's own example block size
     SPECULATE_AFTER_S = 0.3  # a breath between words is shorter; a finished question's pause is longer
     EARLY_END_S = 0.7  # longer than a pause for breath inside a sentence (the tests put 0.6 s there)
@@ -296,6 +299,13 @@ class Listener:
         if not self._announced and (self.endpointer.in_speech or utterance is not None):
             events.append(Listening())
             self._announced = True
+        if self._speculation is not None and self.early_text:
+            # Whisper's only honest early text: what a pause's speculative decode heard (free: it
+            # runs anyway). The kiosk shows it while the end-pointer waits out the silence.
+            early = self._speculation.heard()
+            if early and early != self._partial:
+                events.append(Partial(early))
+                self._partial = early
         if self._streaming:
             if chunk is not None and (self.endpointer.hearing or utterance is not None):
                 self._unfed.append(chunk.samples)

@@ -53,6 +53,7 @@ class Slots:
     day: str | None = None  # YYYY-MM-DD
     amount_fen: int | None = None  # money mentioned, in fen
     quantity: Decimal | None = None  # a number said with no unit (四百的话呢): the dialogue decides its meaning
+    time_of_day: int | None = None  # a clock time said (下午3点半), in minutes after midnight
 
     def as_json(self) -> dict[str, object]:
         """Only the slots that were found; Decimal as a string so nothing is rounded."""
@@ -138,6 +139,22 @@ def _quantity(text: str) -> Decimal | None:
     return None
 
 
+# 早上8点, 下午3点半, 晚上7点20分, 9点 (normalised: the numerals are digits already).
+_TIME_OF_DAY = re.compile(r"(凌晨|早上|早晨|上午|中午|下午|傍晚|晚上)?(\d{1,2})点(?:(半)|(\d{1,2})分?)?")
+_AFTER_NOON = ("下午", "傍晚", "晚上")
+
+
+def _time_of_day(text: str) -> int | None:
+    found = _TIME_OF_DAY.search(text)
+    if found is None:
+        return None
+    period, hour, half, minute = found.group(1), int(found.group(2)), found.group(3), found.group(4)
+    if (period in _AFTER_NOON and hour < 12) or (period == "中午" and hour < 6):
+        hour += 12
+    minutes = 30 if half else int(minute or 0)
+    return hour * 60 + minutes if hour <= 23 and minutes <= 59 else None
+
+
 def extract_slots(normalized: str, today: date) -> Slots:
     """Every slot value found in a normalised utterance; ``today`` is the service's date, not the machine's."""
     account = _ACCOUNT.search(normalized)
@@ -150,4 +167,5 @@ def extract_slots(normalized: str, today: date) -> Slots:
         day=_day(normalized, today),
         amount_fen=_amount_fen(normalized),
         quantity=_quantity(normalized),
+        time_of_day=_time_of_day(normalized),
     )

@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from knowledge_base.settings import DEFAULT_TIMEZONE, get_settings
@@ -191,6 +191,9 @@ class HandoffTicket(SQLModel, table=True):
     claimed_at: datetime | None = None
     closed_at: datetime | None = None
     version: int = 1  # compare-and-set: two staff can never claim the same ticket
+    # --- staff pages (issue 13): where the call came from, for staff ("江都营业厅 1号自助机",
+    # "电话 138****5678"); empty when not known. Migration 0007 adds it to older databases.
+    origin: str = Field(default="", max_length=120)
 
 
 class RepairTicket(SQLModel, table=True):
@@ -210,6 +213,17 @@ class ReminderSubscription(SQLModel, table=True):
     active: bool = True
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
+    # --- daily reminders (issue 14): preferences, each with a server default for older rows ---
+    # Channels in order of preference, comma-separated (call, sms, family, kiosk); empty: ``channel`` alone.
+    channels: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    # Minutes after local midnight (service time zone): when to remind, and the quiet hours.
+    preferred_minute: int = Field(default=9 * 60, sa_column_kwargs={"server_default": "540"})
+    quiet_start_minute: int = Field(default=21 * 60, sa_column_kwargs={"server_default": "1260"})
+    quiet_end_minute: int = Field(default=8 * 60, sa_column_kwargs={"server_default": "480"})
+    family_phone: str = Field(default="", max_length=20, sa_column_kwargs={"server_default": ""})
+    consent_at: datetime | None = None
+    consent_channel: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})
+    updated_by: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
 
 
 class TurnLog(SQLModel, table=True):
@@ -378,3 +392,261 @@ class KnowledgeVersion(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     version: int = 1
+
+
+# --- the phone line (issue 12) ------------------------------------------------------------
+
+
+class PhoneCall(SQLModel, table=True):
+    """One phone call, by the UUID Asterisk gives the AudioSocket.
+
+    The PBX registers it (caller number) before it connects the socket, or the reminders job
+    creates it with ``first_words`` for an outbound call; the gateway writes the outcome the
+    dialplan reads once the socket closes (``next`` = transfer or hangup).
+    """
+
+    uuid: str = Field(primary_key=True, max_length=36)  # canonical lowercase UUID text
+    caller: str = Field(default="", max_length=32)  # the number the PBX vouches for; "" = anonymous
+    first_words: str = ""  # said instead of the greeting (outbound reminder calls)
+    created_at: datetime = Field(default_factory=utc_now, index=True)
+    connected_at: datetime | None = None
+    ended_at: datetime | None = None
+    next: str = Field(default="", max_length=16)  # "" while the call runs, then transfer or hangup
+    queue: str = Field(default="", max_length=32)  # the staff queue the dialplan dials on transfer
+    ticket_id: int | None = None  # the handoff ticket staff see
+    end_reason: str = Field(default="", max_length=32)  # hangup, handoff, goodbye, silence, bad_frame, ...
+    session_id: str = Field(default="", max_length=64)  # the conversation, for the turn log
+
+
+# --- quality review (issue 15) --------------------------------------------------------------
+# The turn log is read once, in id order, into these rollups (assistant/quality/rollup.py), so
+# the dashboard and the grouping read thousands of rows, not millions.
+
+
+class QualityCursor(SQLModel, table=True):
+    """One row: the last turn-log id and satisfaction-rating id already counted into the rollups."""
+
+    id: int = Field(default=1, primary_key=True)
+    last_turn_id: int = 0
+    last_rating_id: int = 0
+
+
+class QualityDay(SQLModel, table=True):
+    """Figures of one service day and channel (sums, so a new batch just adds to them). Conversations
+    count on the day of their first turn; a later turn that hands one off moves it from resolved."""
+
+    day: date = Field(primary_key=True)
+    channel: str = Field(primary_key=True, max_length=16)
+    turns: int = 0
+    none_turns: int = 0
+    confirm_turns: int = 0
+    emergencies: int = 0
+    frauds: int = 0
+    asr_turns: int = 0  # turns with a recognition confidence (spoken ones)
+    asr_confidence_sum: float = 0.0
+    low_confidence_turns: int = 0  # match confidence under 0.6
+    # Turn latency as counts per bucket (assistant/quality/latency.py): medians and p90 from sums.
+    latency_buckets: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    conversations: int = 0
+    resolved: int = 0  # a request answered and no handoff
+    handoffs: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # by reason
+    ratings: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # by score 1–3
+
+
+class QualityConversation(SQLModel, table=True):
+    """One conversation, as far as the turns read so far tell."""
+
+    session_id: str = Field(primary_key=True, max_length=64)
+    day: date = Field(index=True)  # the service day of its first turn
+    channel: str = Field(max_length=16)
+    account_number: str | None = None
+    turns: int = 0
+    answered_turns: int = 0  # a request answered (accepted, not control or none)
+    main_intent: str = "none"  # the first request answered, for the sample's strata
+    min_confidence: float = 1.0
+    handoff_reason: str | None = None
+    emergency: bool = False
+    fraud: bool = False
+    last_at: datetime = Field(default_factory=utc_now)
+    last_text: str = ""  # the previous turn's normalised text: a correction or 再说一遍 points back at it
+    last_intent: str = "none"
+    last_decision: str = "none"
+
+
+class QualityUtterance(SQLModel, table=True):
+    """How often a normalised utterance went unanswered on a day, and why (none, confirm, correction, repeat,
+    handoff). Holds what customers said, so the turn log's retention applies to it too."""
+
+    # The grouping sums counts per text over a window from this index alone (no table rows read).
+    __table_args__ = (Index("ix_qualityutterance_text_day", "text", "day", "reason", "count"),)
+
+    day: date = Field(primary_key=True)
+    text: str = Field(primary_key=True, max_length=200)
+    reason: str = Field(primary_key=True, max_length=16)
+    count: int = 0
+    example: str = ""  # one masked original wording
+
+
+class ReviewSample(SQLModel, table=True):
+    """A conversation drawn for review on a day: by stratum (intent x channel) or a targeted reason."""
+
+    __table_args__ = (UniqueConstraint("day", "session_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(index=True)
+    session_id: str = Field(max_length=64)
+    channel: str = Field(max_length=16)
+    picked_for: str = Field(max_length=32)  # stratum, or high_frequency, low_confidence, dissatisfied, ...
+    status: str = "open"  # open → reviewed
+    reviewer: str = ""
+    attitude: int | None = None  # experience dimensions, 1 (poor) to 5 (very good)
+    clarity: int | None = None
+    need_discovered: int | None = None
+    comment: str = ""
+    reviewed_at: datetime | None = None
+
+
+class TurnMark(SQLModel, table=True):
+    """A reviewer's verdict on one turn of a sampled conversation."""
+
+    __table_args__ = (UniqueConstraint("sample_id", "turn_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sample_id: int = Field(foreign_key="reviewsample.id", index=True)
+    turn_id: int
+    correct: bool
+    reason: str = ""  # one of assistant.quality.review.MARK_REASONS when wrong
+    reviewer: str = ""
+    at: datetime = Field(default_factory=utc_now)
+
+
+class Rectification(SQLModel, table=True):
+    """A finding turned into work: who fixes what by when, and whether the metric moved."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    category: str = Field(max_length=32)  # knowledge, recognition, dialogue, service, compliance
+    owner: str = Field(max_length=64)
+    deadline: date
+    status: str = Field(default="open", index=True)  # open → doing → done; verified when the metric moved
+    source: str = ""  # group:<key> or sample:<id>
+    # What the item should move: the unanswered count of these utterances per 1000 turns.
+    utterances: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    note: str = ""
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+
+# --- the hall kiosk device and the pay pages (issue 13, device) ---------------------------
+
+
+class KioskScreen(SQLModel, table=True):
+    """What a hall kiosk's screen shows of the conversation its device loop (microphone, speaker,
+    card reader) is having: the page follows it. In the database, so any worker serves both."""
+
+    device: str = Field(primary_key=True, max_length=64)  # KioskDevice.id
+    seq: int = 0  # moves on every change; the page asks for changes after the one it has
+    session_id: str = Field(default="", max_length=64)
+    state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utc_now)
+
+
+class PayLinkRequest(SQLModel, table=True):
+    """A fresh payment link asked for from a pay page (sent to the phone on file): bounds how often."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    client: str = Field(index=True, max_length=64)
+    account_number: str = Field(index=True, max_length=10)
+    at: datetime = Field(default_factory=utc_now, index=True)
+
+
+# --- daily reminders (issue 14) -----------------------------------------------------------
+
+
+class ReminderRule(SQLModel, table=True):
+    """One kind of reminder, as data an admin edits: when it is due and what it says.
+
+    Texts are templates with {fields} (assistant.reminders.texts lists them); ``days`` and
+    ``threshold_fen`` mean what the rule's kind says (e.g. "due within N days").
+    """
+
+    id: str = Field(primary_key=True, max_length=32)  # the kind: bill_issued, due_soon, overdue, ...
+    title: str
+    enabled: bool = True
+    days: int = 3
+    threshold_fen: int = 0
+    sms_text: str
+    spoken_text: str
+    family_text: str
+    kiosk_text: str = ""
+    origin: str = "seed"  # "admin" once edited: seeding leaves it alone
+    version: int = 1
+    updated_at: datetime = Field(default_factory=utc_now)
+
+
+class ReminderMessage(SQLModel, table=True):
+    """The reminders outbox: one row per (account, rule, period), whatever happens, queued → sent.
+
+    The unique ``dedup_key`` is the guarantee: a second run, a killed run started again, or two
+    runners at once can only find the row there already. Texts are made at send time from the
+    facts kept here, so a rule's edited wording reaches messages still waiting.
+    """
+
+    # The senders' query: what is queued and whose time has come.
+    __table_args__ = (Index("ix_remindermessage_status_next", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_key: str = Field(unique=True, max_length=96)  # account|rule|period
+    account_number: str = Field(index=True, max_length=10)
+    rule_id: str = Field(max_length=32)
+    period: str = Field(max_length=32)  # bill month, ISO week, outage id ...
+    run_date: date = Field(index=True)
+    channel: str = Field(max_length=16)  # the channel being tried now (falls back along the preferences)
+    status: str = Field(default="queued", max_length=16)  # queued → sending → sent | failed | cancelled
+    attempts: int = 0  # on the current channel
+    next_attempt_at: datetime | None = None  # null: as soon as allowed
+    claimed_until: datetime | None = None  # a sender's lease on a "sending" row
+    amount_fen: int = 0
+    due_date: date | None = None
+    outage_id: int | None = None
+    created_at: datetime = Field(default_factory=utc_now)
+    sent_at: datetime | None = None
+    recipient: str = Field(default="", max_length=32)  # masked phone, call id or "kiosk"
+    text: str = ""  # what was sent or said
+    last_error: str = ""
+    shown_at: datetime | None = None  # kiosk notices: when the hall's screen showed it
+
+
+class ReminderRun(SQLModel, table=True):
+    """One daily run: its chunks are shared out to the runners (SKIP LOCKED on PostgreSQL)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_date: date = Field(index=True)
+    started_at: datetime = Field(default_factory=utc_now)
+    finished_at: datetime | None = None
+    chunks: int = 0
+
+
+class ReminderRunChunk(SQLModel, table=True):
+    """A range of 户号 (lo, hi] of one run, done by one runner in one transaction with its counts."""
+
+    run_id: int = Field(primary_key=True, foreign_key="reminderrun.id")
+    chunk_no: int = Field(primary_key=True)
+    lo: str = Field(max_length=10)
+    hi: str = Field(max_length=10)
+    status: str = Field(default="todo", max_length=8)  # todo → done
+    due: int = 0
+    queued: int = 0
+    skipped_quiet: int = 0
+    skipped_opt_out: int = 0
+    already_sent: int = 0
+    runner: str = Field(default="", max_length=64)
+    done_at: datetime | None = None
+
+
+class ReminderLock(SQLModel, table=True):
+    """A lease: one scheduler of the daily run (or drain) at a time across workers and machines."""
+
+    name: str = Field(primary_key=True, max_length=32)
+    holder: str = Field(default="", max_length=64)
+    until: datetime

@@ -23,6 +23,7 @@ from knowledge_base.db import migrate, session
 from knowledge_base.intent_schema import IntentItem, read_intent_file
 from knowledge_base.knowledge_version import bump_knowledge_version
 from knowledge_base.models import Account, Bill, Intent, PlannedOutage, ServiceHall, Tariff, service_today, service_tz, utc_now
+from knowledge_base.models import ReminderRule  # daily reminders (issue 14)
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -189,6 +190,31 @@ def _seed_demo(db, data_dir: Path, today: date, report: SeedReport) -> None:  # 
             report.count("added", "planned_outage")
 
 
+class ReminderRuleSeed(_Strict):
+    """A daily reminder rule (issue 14); its kind is the id (assistant/reminders/rules.py)."""
+
+    id: str
+    title: str
+    days: int = Field(default=3, ge=0)
+    threshold_fen: int = Field(default=0, ge=0)
+    sms_text: str
+    spoken_text: str
+    family_text: str
+    kiosk_text: str = ""
+
+
+def _seed_reminder_rules(db, data_dir: Path, report: SeedReport) -> None:  # type: ignore[no-untyped-def]
+    """Rules missing from the table are added; existing ones (maybe edited by an admin) are left alone."""
+    if not (data_dir / "reminder_rules.yaml").exists():
+        return
+    existing = set(db.exec(select(ReminderRule.id)))
+    for item in _read_yaml("reminder_rules.yaml", data_dir)["rules"]:
+        seed = ReminderRuleSeed.model_validate(item)
+        if seed.id not in existing:
+            db.add(ReminderRule(**seed.model_dump()))
+            report.count("added", "reminder_rule")
+
+
 def seed_database(engine: Engine, data_dir: Path = DATA_DIR, today: date | None = None,
                   include_demo: bool = True) -> SeedReport:
     """Create the tables and load the seed data; safe to run any number of times."""
@@ -198,6 +224,7 @@ def seed_database(engine: Engine, data_dir: Path = DATA_DIR, today: date | None 
         _seed_tariffs(db, data_dir, report)
         _seed_halls(db, data_dir, report)
         _seed_intents(db, load_intent_seeds(data_dir), report)
+        _seed_reminder_rules(db, data_dir, report)
         if include_demo:
             _seed_demo(db, data_dir, today or service_today(), report)
         if report.changed:  # running workers reload what this seeding changed

@@ -123,6 +123,50 @@ class Settings(BaseSettings):
     # On shutdown, requests in flight get this long to finish (open event streams are then cut).
     shutdown_grace_s: float = 10.0
 
+    # --- the phone line (issue 12): Asterisk's AudioSocket ---
+    # The gateway's TCP port (0 = off); `xiaodian serve` starts it when set, `xiaodian phone` alone.
+    audiosocket_port: int = 0
+    audiosocket_host: str = "127.0.0.1"  # the PBX's side of the network only: the protocol has no auth
+    max_phone_calls: int = 8  # calls beyond this are told to call back later and hung up
+    # What the PBX sends to register a caller's number. Empty: one is generated on first run into the
+    # data folder (data_dir/secrets/pbx-token.key, shown by `xiaodian phone token`); never a default.
+    pbx_token: str = ""
+    phone_queue: str = "xiaodian-staff"  # the Asterisk queue the dialplan dials on a transfer
+    phone_silence_s: float = 8.0  # quiet this long: "您还在吗？"; the third time, goodbye
+
+    # --- the kiosk page (issue 13): idle reset ---
+    # After this long without a touch or a word the page asks "还在吗？" and counts down
+    # kiosk_idle_warning_s; then it starts over (a fresh conversation, no account, no QR code).
+    kiosk_idle_s: float = 60.0
+    kiosk_idle_warning_s: float = 20.0
+
+    # --- daily reminders (issue 14) ---
+    # The service runs the daily job on this cron schedule (service time zone; idempotent, so hourly
+    # runs only pick up what became due since) and drains the outbox every drain interval; one
+    # worker at a time across machines (a lease in the database). Off: cron `xiaodian reminders run`.
+    reminders_in_service: bool = True
+    reminder_cron: str = "5 8-20 * * *"
+    reminder_drain_interval_s: float = 5.0
+    reminder_batch_accounts: int = 20000  # accounts per chunk (one transaction) of the daily run
+    # Per-channel sending rates (messages a minute) and retries with doubling back-off.
+    reminder_sms_per_minute: int = 600
+    reminder_calls_per_minute: int = 6
+    reminder_max_attempts: int = 4
+    reminder_retry_base_s: float = 60.0
+    # A real SMS gateway (HTTP POST of JSON, see assistant/reminders/senders.py): its URL and a file
+    # holding its bearer token. Unset: no SMS (the FAKE gateway stands in only in demo mode).
+    sms_gateway_url: str = ""
+    sms_gateway_token_path: Path | None = None
+    # Outbound reminder calls through Asterisk call files. Empty channel: no calls (the next channel
+    # in the customer's preferences is used). {number} is the customer's phone.
+    reminder_call_channel: str = ""  # e.g. PJSIP/{number}@carrier
+    asterisk_spool_dir: Path = Path("/var/spool/asterisk/outgoing")
+    reminder_call_context: str = "xiaodian-reminder"
+    reminder_call_caller_id: str = "95598"
+    reminder_call_max_retries: int = 2
+    reminder_call_retry_s: int = 600
+    reminder_call_wait_s: int = 45
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, name: str) -> str:

@@ -41,6 +41,9 @@ from server.errors import install_error_handlers
 from server.metrics import CONTENT_TYPE, Metrics
 from server.reconciliation import reconcile_periodically
 from server.routes import customer, payments_admin, staff
+from server.routes import reminders_admin  # daily reminders (issue 14)
+from server.routes import quality as quality_routes
+from server.routes import phone as phone_routes
 from assistant.log_redaction import install_log_redaction
 from server.security import SecurityHeaders, make_data_folder_private
 
@@ -83,6 +86,9 @@ def _start(app: FastAPI) -> None:
     make_data_folder_private(settings.data_dir)
     app.state.turn_log_purge = DailyTurnLogPurge(engine, settings.turn_log_days)
     app.state.turn_log_purge.start()
+    if settings.reminders_in_service:  # daily reminders (issue 14): the run and the drain, one worker at a time
+        from assistant.reminders.wiring import start_in_service
+        app.state.reminder_scheduler = start_in_service(settings, engine)
     app.state.readiness["knowledge"] = True
     password = ensure_first_admin(engine)
     if password is not None:
@@ -122,9 +128,14 @@ def _database_answers(engine: Engine) -> bool:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await run_in_threadpool(_start, app)
     reconciler = asyncio.create_task(reconcile_periodically(app), name="reconcile-payments")
+    phone_line = await phone_routes.start_line(app)  # the AudioSocket gateway, when its port is set (issue 12)
     yield
+    if phone_line is not None:
+        await phone_line.close()
     reconciler.cancel()
     app.state.turn_log_purge.stop()
+    if app.state.reminder_scheduler is not None:
+        app.state.reminder_scheduler.stop()
     if app.state.speech_warmer is not None:
         app.state.speech_warmer.stop()
     app.state.speaker.close()
@@ -141,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.readiness["speech"] = False
     app.state.recognizer = None
     app.state.speech_warmer = None
+    app.state.reminder_scheduler = None
     app.state.metrics = Metrics()
     # Admission control (finding 5): speech and WebSockets are bounded, shared by every route.
     app.state.recognition_gate = RecognitionGate(app.state.settings.recognition_slots,
@@ -184,6 +196,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(staff.router)
     app.include_router(customer.router)
     app.include_router(payments_admin.router)
+    app.include_router(reminders_admin.router)
+    app.include_router(phone_routes.router)  # the phone line (issue 12): the PBX registers calls, reads outcomes
+    app.include_router(quality_routes.router)  # quality review (issue 15)
+    from server.routes import kiosk_device  # issue 13 (device): card reads and the screen the device loop drives
+    app.include_router(kiosk_device.router)
     if app.state.settings.payment_provider == "sandbox":  # demo mode only (checked above)
         app.include_router(customer.sandbox_router)
     return app

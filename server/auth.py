@@ -161,7 +161,7 @@ def start_session(db: Session, user: User, client_ip: str, settings: Settings) -
 
 
 def home_of(role: str) -> str:
-    return "/admin" if role == "admin" else "/staff"
+    return {"admin": "/admin", "reviewer": "/admin/quality"}.get(role, "/staff")
 
 
 def _safe_next(target: str | None) -> str | None:

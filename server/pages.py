@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, PackageLoader
 
+from assistant.accounts import ROLE_LABELS
 from knowledge_base.models import service_tz
 from server.deps import as_utc
 from server.login import Login
@@ -44,6 +45,7 @@ def _plain(value: Any) -> str:
 
 templates.env.filters["china_time"] = _china_time
 templates.env.filters["plain"] = _plain
+templates.env.globals["role_labels"] = ROLE_LABELS
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, *,

@@ -5,64 +5,10 @@ Screenshots go to ``test-artifacts/`` at the repository root for a person to loo
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlparse
 
-import pytest
-
-from tests.server_fixtures import ACCOUNTS, LiveServer, create_user, live_server, server_settings  # noqa: F401
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-# As the machine's own probe starts it: headless, and no background calls to the closed network.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        message = "Debian's chromium is not installed (make test installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def new_page(browser, live: LiveServer, width: int = 1080, height: int = 1600):  # type: ignore[no-untyped-def]
-    page = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN").new_page()
-    page.set_default_timeout(15_000)
-    page.goto(live.url + "/")
-    return page
-
-
-def ask(page, text: str) -> str:  # type: ignore[no-untyped-def]
-    before = page.locator("#answer").inner_text()
-    page.fill("#typed", text)
-    page.click("button.send")
-    page.wait_for_function("([before]) => document.getElementById('answer').innerText !== before", arg=[before])
-    page.wait_for_function("() => document.getElementById('status').innerText === ''")
-    return page.locator("#answer").inner_text()
-
-
-def log_in(browser, live: LiveServer, name: str):  # type: ignore[no-untyped-def]
-    page = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="zh-CN").new_page()
-    page.set_default_timeout(15_000)
-    page.goto(live.url + "/login")
-    page.fill("#name", name)
-    page.fill("#password", ACCOUNTS[name][1])
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
-    return page
+from tests.browser_fixtures import ARTIFACTS, ask, browser, log_in, new_page  # noqa: F401
+from tests.server_fixtures import LiveServer, create_user, live_server, server_settings  # noqa: F401
 
 
 def test_customer_types_a_question_and_gets_a_pay_button(browser, live_server: LiveServer) -> None:  # noqa: F811
@@ -113,7 +59,8 @@ def test_handoff_appears_in_the_staff_console_and_is_claimed(browser, live_serve
     ask(kiosk, "上个月电费多少")
     ask(kiosk, "3201000001")
     assert "转人工" in ask(kiosk, "我要找真人说话")
-    staff.wait_for_selector("text=上个月电费多少")  # arrived without a reload
+    # Arrived without a reload; its summary shows (the transcript stays closed until opened: issue 13).
+    staff.wait_for_selector("text=想查电费账单")
     staff.screenshot(path=str(ARTIFACTS / "staff.png"), full_page=True)
     staff.click("text=接手这位客户")
     staff.wait_for_selector("text=已接手")

@@ -8,6 +8,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from assistant.speech.spoken_text import to_spoken
 from sqlmodel import select
 
 from assistant.conversation import ConversationReply, ConversationService
@@ -217,6 +219,30 @@ def test_unsubscribe_is_confirmed(service, engine) -> None:  # type: ignore[no-u
     assert "对吗" in chat.say("别再给我发提醒了").text
     chat.say("对的")
     assert not rows(engine, ReminderSubscription)[0].active
+
+
+def test_the_reminder_time_is_said_and_kept_with_the_consent(service, engine) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service, Channel.PHONE, caller_phone="13800000001")
+    reply = chat.say("每天下午三点半打电话提醒我交电费")
+    assert "下午3点半" in reply.text
+    row = rows(engine, ReminderSubscription)[0]
+    assert row.active and row.channel == "call" and row.preferred_minute == 15 * 60 + 30
+    assert row.consent_at is not None and row.consent_channel == "phone" and row.updated_by == "voice"
+    chat.say("改成早上八点提醒我")
+    assert rows(engine, ReminderSubscription)[0].preferred_minute == 8 * 60
+    night = chat.say("晚上十点提醒我")  # never at night: said so, and the time on file stays
+    assert "不打扰" in night.text and rows(engine, ReminderSubscription)[0].preferred_minute == 8 * 60
+
+
+def test_a_family_members_phone_is_read_back_before_it_gets_reminders(service, engine) -> None:  # type: ignore[no-untyped-def]
+    chat = Script(service, Channel.PHONE, caller_phone="13800000001")
+    question = chat.say("提醒我交电费，也发给我儿子，他的手机是13912345678")
+    assert "对吗" in question.text and "139 1234 5678" in question.text
+    assert "幺三九，幺二三四，五六七八" in to_spoken(question.spoken)  # read back digit by digit
+    assert not rows(engine, ReminderSubscription)  # nothing kept before the yes
+    chat.say("对")
+    row = rows(engine, ReminderSubscription)[0]
+    assert row.active and row.family_phone == "13912345678" and row.consent_channel == "phone"
 
 
 def test_change_phone_number_needs_a_code_to_the_old_number(knowledge, payments, engine, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -41,8 +41,9 @@ def test_queue_puts_emergencies_first_then_the_longest_wait(staff_client: TestCl
     assert first["priority_label"] == "紧急" and first["reason_label"] == "紧急情况"
     assert first["summary"] == "家里电线冒火花" and first["account_number"] == "3201000001"
     assert first["channel_label"] == "营业厅自助机" and first["status_label"] == "等待接手"
+    # Staff read the intent's Chinese title (issue 13), the id stays for tools.
     assert first["transcript"][0] == {"speaker": "客户", "text": "我要交电费", "intent": "pay_bill",
-                                      "confidence": 0.91, "at": None}
+                                      "intent_title": "交电费", "confidence": 0.91, "at": None}
     assert first["transcript"][1]["speaker"] == "小电"
 
 

@@ -1,17 +1,73 @@
-// Kiosk page: typed or spoken questions to /api/converse, answers shown large and spoken.
+// Kiosk page: typed questions to /api/converse, spoken ones over /ws/converse; answers shown large and spoken.
 // Plain JavaScript, no build step, nothing fetched from outside.
 (function () {
   "use strict";
-  var sessionId = null;
   var $ = function (id) { return document.getElementById(id); };
   var ORDINALS = ["一", "二", "三", "四", "五"];
+  var KEEPS_PAYMENT = { repeat: true, slower: true };  // 再说一遍 / 说慢点 repeat an answer that showed the QR code
+  var body = document.body;
+  var IDLE_S = parseFloat(body.getAttribute("data-idle-s")) || 60;
+  var IDLE_WARNING_S = parseFloat(body.getAttribute("data-idle-warning-s")) || 20;
+  // The longest a question may be (the server's XIAODIAN_MAX_UTTERANCE_S); read when talking starts.
+  function maxUtteranceS() { return parseFloat(body.getAttribute("data-max-utterance-s")) || 15; }
+  var HANDOFF_POLL_MS = 3000, HANDOFF_POLL_LIMIT = 400;  // about 20 minutes, then the page stops asking
+  var FIRST_ANSWER = $("answer").textContent, FIRST_HEARD = $("heard").textContent;
+
+  var sessionId = null;
+  var generation = 0;  // bumped by 重新开始: an answer still on its way for the previous customer is dropped
+  var lastActivity = Date.now();
+  var handoff = null;  // {timer, polls, status}
 
   function setStatus(text) { $("status").textContent = text || ""; }
 
+  function setBusy(on) {
+    $("busy").hidden = !on;
+    $("reply").hidden = on;  // the last answer is not mistaken for the answer to this question
+    var talk = $("talk");
+    talk.classList.toggle("thinking", on);
+    talk.setAttribute("aria-busy", on ? "true" : "false");
+    if (on) { talk.textContent = "小电正在想…"; } else if (!recording) { talk.textContent = "按住说话"; }
+  }
+
+  // Any touch, key or word keeps the customer's conversation; the idle reset only counts quiet time.
+  function active() {
+    lastActivity = Date.now();
+    if (!$("idle").hidden) { $("idle").hidden = true; }
+  }
+
+  function showPayment(reply) {
+    var payment = $("payment");
+    if (reply.pay_url) {
+      payment.hidden = false;
+      $("pay-button").href = reply.pay_url;
+      $("qr").innerHTML = reply.pay_qr_svg || "";
+      var svg = $("qr").querySelector("svg");
+      if (svg && !svg.getAttribute("viewBox")) {  // scale the whole code to the box (not crop it)
+        svg.setAttribute("viewBox", "0 0 " + svg.getAttribute("width") + " " + svg.getAttribute("height"));
+      }
+      var facts = reply.payment || {};
+      $("pay-amount").textContent = facts.amount_yuan || "";
+      $("pay-holder").textContent = facts.holder || "";
+    } else if (!KEEPS_PAYMENT[reply.intent]) {
+      hidePayment();
+    }
+  }
+
+  function hidePayment() {
+    $("payment").hidden = true;
+    $("qr").innerHTML = "";
+    $("pay-button").href = "#";
+    $("pay-amount").textContent = "";
+    $("pay-holder").textContent = "";
+  }
+
   function render(reply, heard) {
     sessionId = reply.session_id || sessionId;
-    if (heard !== undefined) { $("heard").textContent = heard || "（没有听清）"; }
+    if (heard !== undefined) { showHeard(heard || "（没有听清）", false); }
     $("answer").textContent = reply.text;
+    var emergency = reply.intent === "emergency" || (reply.handoff && reply.handoff.reason === "emergency");
+    $("reply").classList.toggle("emergency", !!emergency);
+    $("emergency").hidden = !emergency;
     var choices = $("choices");
     choices.innerHTML = "";
     (reply.choices || []).forEach(function (choice, index) {
@@ -22,145 +78,250 @@
       button.addEventListener("click", function () { send(ORDINALS[index] || String(index + 1)); });
       choices.appendChild(button);
     });
-    var payment = $("payment");
-    if (reply.pay_url) {
-      payment.hidden = false;
-      $("pay-button").href = reply.pay_url;
-      $("qr").innerHTML = reply.pay_qr_svg || "";
-      var share = $("share");
-      share.hidden = !reply.share_text;
-      share.textContent = reply.share_text || "";
-    } else {
-      payment.hidden = true;
-    }
+    showPayment(reply);
+    if (reply.handoff) { followHandoff(reply.handoff); }
     if (reply.speech_url) {
       var voice = $("voice");
       voice.src = reply.speech_url;
       voice.play().catch(function () { /* autoplay may be blocked until the first touch */ });
     }
+    $("scroll").scrollTop = 0;
+    // On a small screen the QR code and the amount come into view (the answer can be scrolled back to).
+    if (!$("payment").hidden) { $("payment").scrollIntoView({ block: "nearest" }); }
+    active();
     if (reply.end) { sessionId = null; }
   }
 
+  function showHeard(text, partial) {
+    var heard = $("heard");
+    heard.textContent = partial ? text + "……" : text;
+    heard.classList.toggle("partial", !!partial);
+  }
+
   function failed(response) {
-    return response.json().then(function (body) {
-      throw new Error((body && body.detail) || "出了点问题，请再试一次。");
+    return response.json().then(function (problem) {
+      throw new Error((problem && problem.detail) || "出了点问题，请再试一次。");
     }, function () { throw new Error("出了点问题，请再试一次。"); });
   }
 
   function send(text) {
     text = (text || "").trim();
     if (!text) { setStatus("请先输入您想问的话。"); return; }
-    setStatus("小电正在想……");
-    $("heard").textContent = text;
+    // One turn at a time: a double tap before the first answer (and its session) would start a second conversation.
+    if (!$("busy").hidden) { setStatus("小电正在想，请稍等。"); return; }
+    setStatus("");
+    setBusy(true);
+    showHeard(text, false);
+    var started = performance.now(), asked = generation;
     fetch("/api/converse", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ session_id: sessionId, text: text, channel: "kiosk" })
     }).then(function (response) { return response.ok ? response.json() : failed(response); })
-      .then(function (reply) { setStatus(""); render(reply); })
-      .catch(function (error) { setStatus(error.message); });
+      .then(function (reply) { if (asked === generation) { setBusy(false); render(reply); answered(started); } })
+      .catch(function (error) { if (asked === generation) { setBusy(false); setStatus(error.message); } });
   }
 
-  // --- microphone: record, downsample to 16 kHz, send as WAV ---
-  var recording = null;
+  // How long from the end of the question (release, or send) to the answer on screen: read by the tests.
+  function answered(since) { body.setAttribute("data-answer-ms", String(Math.round(performance.now() - since))); }
 
-  function encodeWav(samples, rate) {
-    var buffer = new ArrayBuffer(44 + samples.length * 2);
-    var view = new DataView(buffer);
-    function text(offset, value) { for (var i = 0; i < value.length; i++) { view.setUint8(offset + i, value.charCodeAt(i)); } }
-    text(0, "RIFF"); view.setUint32(4, 36 + samples.length * 2, true); text(8, "WAVE");
-    text(12, "fmt "); view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
-    view.setUint32(24, rate, true); view.setUint32(28, rate * 2, true); view.setUint16(32, 2, true); view.setUint16(34, 16, true);
-    text(36, "data"); view.setUint32(40, samples.length * 2, true);
-    for (var i = 0; i < samples.length; i++) {
-      var s = Math.max(-1, Math.min(1, samples[i]));
-      view.setInt16(44 + i * 2, s < 0 ? s * 0x8000 : s * 0x7fff, true);
+  // --- staff: after a handoff the page asks (bounded) whether someone has taken over ---
+  function followHandoff(ticket) {
+    stopHandoff();
+    var state = $("handoff-state");
+    state.hidden = false;
+    state.classList.remove("claimed");
+    state.textContent = ticket.reason === "emergency" ? "已通知值班人员，请留在这里，马上有人来。" : "已经通知工作人员，请在这里稍等。";
+    var id = sessionId;
+    handoff = { polls: 0, status: "waiting", timer: null };
+    var current = handoff;
+    function poll() {
+      if (handoff !== current || !id) { return; }
+      current.polls += 1;
+      fetch("/api/converse/" + encodeURIComponent(id) + "/handoff")
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (found) {
+          if (handoff !== current) { return; }
+          if (found && found.status === "claimed" && current.status !== "claimed") {
+            current.status = "claimed";
+            state.classList.add("claimed");
+            state.textContent = "✔ 工作人员已接手，马上来帮您。";
+            state.scrollIntoView({ block: "nearest" });
+          } else if (found && found.status === "closed") {
+            current.status = "closed";
+            state.classList.remove("claimed");
+            state.textContent = "工作人员已经处理完了。还有问题，可以继续问我。";
+          }
+          if (current.status !== "closed" && current.polls < HANDOFF_POLL_LIMIT) {
+            current.timer = setTimeout(poll, HANDOFF_POLL_MS);
+          } else { handoff = null; }
+        })
+        .catch(function () { if (handoff === current) { current.timer = setTimeout(poll, HANDOFF_POLL_MS); } });
     }
-    return new Blob([view], { type: "audio/wav" });
+    current.timer = setTimeout(poll, HANDOFF_POLL_MS);
   }
 
-  function downsample(chunks, fromRate, toRate) {
-    var length = chunks.reduce(function (sum, c) { return sum + c.length; }, 0);
-    var all = new Float32Array(length);
-    var offset = 0;
-    chunks.forEach(function (c) { all.set(c, offset); offset += c.length; });
-    var ratio = fromRate / toRate;
-    var out = new Float32Array(Math.floor(length / ratio));
+  function stopHandoff() {
+    if (handoff && handoff.timer) { clearTimeout(handoff.timer); }
+    handoff = null;
+  }
+
+  // --- microphone: 16 kHz PCM over the WebSocket; the server end-points, recognises and answers ---
+  var recording = null;  // {stream, context, processor, socket, mode, ended, releasedAt, timer}
+
+  function toPcm16(input, fromRate) {
+    var ratio = fromRate / 16000;
+    var out = new Int16Array(Math.floor(input.length / ratio));
     for (var i = 0; i < out.length; i++) {
-      var start = Math.floor(i * ratio), end = Math.min(length, Math.floor((i + 1) * ratio));
+      var start = Math.floor(i * ratio), end = Math.min(input.length, Math.floor((i + 1) * ratio));
       var sum = 0;
-      for (var j = start; j < end; j++) { sum += all[j]; }
-      out[i] = sum / Math.max(1, end - start);
+      for (var j = start; j < end; j++) { sum += input[j]; }
+      var s = Math.max(-1, Math.min(1, sum / Math.max(1, end - start)));
+      out[i] = s < 0 ? s * 0x8000 : s * 0x7fff;
     }
     return out;
   }
 
-  function startRecording() {
-    if (recording) { return; }
+  function startTalking(mode) {
+    if (recording || !$("busy").hidden) { return; }
+    active();
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       setStatus("这台机器用不了麦克风。请在下面打字提问，或者点“转人工”。");
       return;
     }
-    recording = { chunks: [], pending: true };
-    navigator.mediaDevices.getUserMedia({ audio: true }).then(function (stream) {
-      if (!recording) { stream.getTracks().forEach(function (t) { t.stop(); }); return; }
+    setStatus("");
+    var current = recording = { mode: mode, pending: true, ended: false, queued: [] };
+    var talk = $("talk");
+    talk.classList.add("listening");
+    talk.textContent = mode === "tap" ? "正在听…说完会自动停" : "正在听，说完松开";
+    navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } }).then(function (stream) {
+      if (recording !== current) { stream.getTracks().forEach(function (t) { t.stop(); }); return; }
       var context = new (window.AudioContext || window.webkitAudioContext)();
       var source = context.createMediaStreamSource(stream);
       var processor = context.createScriptProcessor(4096, 1, 1);
+      var socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/converse");
+      socket.binaryType = "arraybuffer";
+      current.stream = stream; current.context = context; current.processor = processor; current.socket = socket;
+      current.pending = false;
+      socket.onopen = function () {
+        socket.send(JSON.stringify({ type: "start", session_id: sessionId, channel: "kiosk" }));
+        current.queued.forEach(function (frame) { socket.send(frame); });
+        current.queued = [];
+        if (current.stopAsked) { socket.send(JSON.stringify({ type: "stop" })); }
+      };
+      socket.onmessage = function (event) { heardFromServer(current, JSON.parse(event.data)); };
+      socket.onclose = function () {
+        if (current.done) { return; }
+        finish(current);
+        setStatus("连接断开了，请再说一遍，或者在下面打字。");
+      };
       processor.onaudioprocess = function (event) {
-        if (recording) { recording.chunks.push(new Float32Array(event.inputBuffer.getChannelData(0))); }
+        if (current.micStopped) { return; }
+        var frame = toPcm16(event.inputBuffer.getChannelData(0), context.sampleRate).buffer;
+        if (socket.readyState === WebSocket.OPEN) { socket.send(frame); } else { current.queued.push(frame); }
       };
       source.connect(processor);
       processor.connect(context.destination);
-      recording.stream = stream; recording.context = context; recording.processor = processor;
-      recording.pending = false;
-      $("talk").classList.add("listening");
-      $("talk").textContent = "正在听，说完松开";
-      setStatus("");
+      // Tap-to-talk stops by itself at the end of speech (the server says so) or after 15 s at most.
+      current.timer = setTimeout(function () { stopTalking(current); }, maxUtteranceS() * 1000);
     }).catch(function () {
-      recording = null;
+      if (recording === current) { recording = null; resetTalkButton(); }
       setStatus("没有打开麦克风（可能没有授权）。请在下面打字提问，或者点“转人工”。");
     });
   }
 
-  function stopRecording() {
-    var current = recording;
-    recording = null;
-    $("talk").classList.remove("listening");
-    $("talk").textContent = "按住说话";
-    if (!current || current.pending) { return; }
-    current.processor.disconnect();
-    current.stream.getTracks().forEach(function (t) { t.stop(); });
-    var rate = current.context.sampleRate;
-    current.context.close();
-    var samples = downsample(current.chunks, rate, 16000);
-    if (samples.length < 16000 * 0.3) { setStatus("说话时间太短了，请按住按钮再说一遍。"); return; }
-    var form = new FormData();
-    form.append("audio", encodeWav(samples, 16000), "question.wav");
-    if (sessionId) { form.append("session_id", sessionId); }
-    form.append("channel", "kiosk");
-    setStatus("小电正在听……");
-    fetch("/api/converse/audio", { method: "POST", body: form })
-      .then(function (response) { return response.ok ? response.json() : failed(response); })
-      .then(function (result) { setStatus(""); render(result.reply, result.transcript); })
-      .catch(function (error) { setStatus(error.message); });
+  function stopMicrophone(current) {
+    if (current.micStopped) { return; }
+    current.micStopped = true;
+    clearTimeout(current.timer);
+    if (current.processor) { current.processor.disconnect(); }
+    if (current.stream) { current.stream.getTracks().forEach(function (t) { t.stop(); }); }
+    if (current.context) { current.context.close(); }
   }
 
-  // Hold to talk; a short tap toggles instead (tap to start, tap to stop).
-  var pressedAt = 0, tapMode = false;
+  // Released, tapped again, or 15 s: no more audio; the server finishes the utterance and answers.
+  function stopTalking(current) {
+    current = current || recording;
+    if (!current || current !== recording || current.micStopped) { return; }
+    current.releasedAt = performance.now();
+    if (current.pending) { recording = null; resetTalkButton(); return; }  // the microphone never opened
+    stopMicrophone(current);
+    if (!current.ended) {
+      if (current.socket.readyState === WebSocket.OPEN) { current.socket.send(JSON.stringify({ type: "stop" })); }
+      else { current.stopAsked = true; }
+    }
+    thinking(current);
+  }
+
+  function thinking(current) {
+    current.thinking = true;
+    $("talk").classList.remove("listening");
+    setBusy(true);
+  }
+
+  function heardFromServer(current, message) {
+    if (current.done) { return; }
+    if (message.type === "partial") {
+      active();
+      showHeard(message.text, true);
+    } else if (message.type === "listening") {
+      active();
+    } else if (message.type === "recognizing") {  // the end of speech: stop listening, show the thinking
+      active();
+      current.ended = true;
+      if (!current.micStopped) { current.releasedAt = performance.now(); stopMicrophone(current); }
+      thinking(current);
+    } else if (message.type === "reply") {
+      finish(current);
+      render(message.reply, message.transcript);
+      if (current.releasedAt) { answered(current.releasedAt); }
+    } else if (message.type === "busy" || message.type === "error") {
+      finish(current);
+      setStatus(message.detail || "出了点问题，请再说一遍。");
+    }
+  }
+
+  function finish(current) {
+    current.done = true;
+    stopMicrophone(current);
+    if (current.socket && current.socket.readyState <= WebSocket.OPEN) { current.socket.close(); }
+    if (recording === current) { recording = null; }
+    setBusy(false);
+    resetTalkButton();
+  }
+
+  function resetTalkButton() {
+    var talk = $("talk");
+    talk.classList.remove("listening", "thinking");
+    talk.textContent = "按住说话";
+  }
+
+  // Hold to talk; a short tap listens until the end of speech (or a second tap, or 15 s).
+  var pressedAt = 0;
   var talk = $("talk");
   talk.addEventListener("pointerdown", function (event) {
     event.preventDefault();
+    if (recording && recording.mode === "tap") { stopTalking(); pressedAt = 0; return; }
     pressedAt = Date.now();
-    if (tapMode) { tapMode = false; stopRecording(); pressedAt = 0; return; }
-    startRecording();
+    startTalking("hold");
   });
   talk.addEventListener("pointerup", function () {
-    if (!pressedAt) { return; }
-    if (Date.now() - pressedAt < 400) { tapMode = true; return; }  // a tap: keep listening until the next tap
-    stopRecording();
+    if (!pressedAt || !recording) { pressedAt = 0; return; }
+    if (Date.now() - pressedAt < 400) { recording.mode = "tap"; $("talk").textContent = "正在听…说完会自动停"; }
+    else { stopTalking(); }
+    pressedAt = 0;
   });
-  talk.addEventListener("pointerleave", function () { if (pressedAt && !tapMode && recording) { stopRecording(); } });
+  talk.addEventListener("pointerleave", function () {
+    if (pressedAt && recording && recording.mode === "hold") { stopTalking(); pressedAt = 0; }
+  });
+  // Enter and Space: tap to talk from a keyboard or a switch.
+  talk.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" && event.key !== " ") { return; }
+    event.preventDefault();
+    if (event.repeat) { return; }
+    if (recording) { stopTalking(); } else { startTalking("tap"); }
+  });
+  talk.addEventListener("click", function (event) { event.preventDefault(); });
 
   document.querySelectorAll("[data-say]").forEach(function (button) {
     button.addEventListener("click", function () { send(button.getAttribute("data-say")); });
@@ -170,4 +331,62 @@
     send($("typed").value);
     $("typed").value = "";
   });
+
+  // --- start over: by the button, or after a quiet while ("还在吗？" counts down first) ---
+  function startOver() {
+    var old = sessionId;
+    sessionId = null;
+    generation += 1;
+    document.dispatchEvent(new CustomEvent("xiaodian:start-over"));  // issue 13 (device): the hall loop starts over too
+    if (old) {  // gone on the server too: the next customer can never reach this conversation
+      fetch("/api/converse/forget", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ session_id: old }), keepalive: true }).catch(function () {});
+    }
+    if (recording) { finish(recording); }
+    stopHandoff();
+    var voice = $("voice");
+    voice.pause();
+    voice.removeAttribute("src");
+    showHeard(FIRST_HEARD, false);
+    $("answer").textContent = FIRST_ANSWER;
+    $("reply").classList.remove("emergency");
+    $("emergency").hidden = true;
+    $("handoff-state").hidden = true;
+    $("choices").innerHTML = "";
+    hidePayment();
+    setBusy(false);
+    setStatus("");
+    $("typed").value = "";
+    $("idle").hidden = true;
+    $("scroll").scrollTop = 0;
+    lastActivity = Date.now();
+  }
+  $("restart").addEventListener("click", startOver);
+  // issue 13 (device): kiosk_follow.js shows the hall device loop's turns through these (keep them).
+  window.xiaodianKiosk = { render: render, setStatus: setStatus, setBusy: setBusy, startOver: startOver,
+    adopt: function (id) { sessionId = id; } };
+  $("still-here").addEventListener("click", active);
+  ["pointerdown", "keydown", "input"].forEach(function (name) { document.addEventListener(name, active, true); });
+  $("voice").addEventListener("ended", active);
+
+  function somethingToClear() {
+    return sessionId !== null || !$("payment").hidden || $("heard").textContent !== FIRST_HEARD;
+  }
+
+  setInterval(function () {
+    // Nothing is cleared while someone is talking, 小电 is thinking or speaking, or staff are on the way.
+    var speaking = !$("voice").paused;
+    var staffComing = handoff !== null && handoff.status !== "closed";
+    if (!somethingToClear() || recording || !$("busy").hidden || speaking || staffComing) {
+      if (speaking || recording) { lastActivity = Date.now(); }
+      $("idle").hidden = true;
+      return;
+    }
+    var quiet = (Date.now() - lastActivity) / 1000;
+    if (quiet < IDLE_S) { $("idle").hidden = true; return; }
+    var left = Math.ceil(IDLE_S + IDLE_WARNING_S - quiet);
+    if (left <= 0) { startOver(); return; }
+    $("idle-count").textContent = String(left);
+    if ($("idle").hidden) { $("idle").hidden = false; $("idle").scrollIntoView({ block: "nearest" }); }
+  }, 250);
 })();

@@ -40,6 +40,7 @@ from server.admin.schemas import (
     TryResult,
     VersionBody,
 )
+from server.admin.audit_diff import changed_lines
 from server.admin.yaml_files import export_yaml, parse_import
 from server.deps import DbSession, KnowledgeDep
 from server.login import AdminLogin, Login, csrf_protect, require_admin
@@ -96,7 +97,8 @@ def audit_page(request: Request, login: AdminLogin, db: DbSession,
                entity_id: Annotated[str, Query(max_length=64)] = "") -> Response:
     return render(request, "admin/audit.html", {"entries": audit_entries(db, entity_id or None, 200),
                                                 "entity_id": entity_id, "action_labels": ACTION_LABELS,
-                                                "entity_labels": ENTITY_LABELS}, login=login)
+                                                "entity_labels": ENTITY_LABELS, "changed_lines": changed_lines},
+                  login=login)
 
 
 @api.get("/intents", response_model=list[IntentSummary])
@@ -172,17 +174,21 @@ def enable_intent(intent_id: str, body: VersionBody, login: AdminLogin, db: DbSe
 
 
 @api.post("/try", response_model=TryResult)
-def try_phrase(body: TryRequest, knowledge: KnowledgeDep) -> TryResult:
-    """What the assistant would make of a phrase, with the ranked candidates and their scores."""
-    reply = knowledge.ask(body.text)
+def try_phrase(body: TryRequest, request: Request, knowledge: KnowledgeDep) -> TryResult:
+    """What a customer who opens with this phrase at the kiosk is shown and hears, and how it was matched.
+
+    The reply is the kiosk's own first turn (``ConversationService.preview``: the same matcher,
+    policy and answer, nothing written), so "您是想问…吗？" shows whenever the kiosk would confirm; the
+    admin page used to show the intent's answer even then. The candidates are the matcher's ranking."""
+    said = request.app.state.services.conversations.preview(body.text)
+    match = knowledge.matcher.match(body.text)
     titles = {intent_id: answers.title for intent_id, answers in knowledge.snapshot.answers.items()}
-    match = reply.match
     return TryResult(
         text=match.text, normalized=match.normalized, intent=match.intent, confidence=match.confidence,
         decision=str(match.decision),
         candidates=[CandidateView(intent=c.intent, title=titles.get(c.intent, c.intent), score=c.score)
                     for c in match.candidates],
-        answer=reply.answer.display if reply.answer else "",
+        answer=said.text, spoken=said.spoken, choices=[choice["title"] for choice in said.choices],
     )
 
 

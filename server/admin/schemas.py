@@ -60,7 +60,9 @@ class TryResult(BaseModel):
     confidence: float
     decision: str
     candidates: list[CandidateView]
-    answer: str
+    answer: str = Field(description="客户在自助机屏幕上看到的回答（和自助机第一句的回答相同）")
+    spoken: str = Field(default="", description="客户听到的话")
+    choices: list[str] = Field(default_factory=list, description="屏幕上给客户选的编号选项")
 
 
 class ImportResult(BaseModel):

@@ -126,12 +126,75 @@ def reply_json(app_state: Any, reply: ConversationReply, channel: Channel, start
                            reply.handoff.reason if reply.handoff else None)
     body = reply.as_json()
     body["speech_url"] = f"/api/speech/{app_state.speech.register(spoken_answer(reply, channel))}.wav"
+    body["payment"] = _payment_panel(app_state, reply.pay_url)
     return body
+
+
+def _payment_panel(app_state: Any, pay_url: str | None) -> dict[str, str] | None:
+    """What the kiosk shows beside the QR code: the amount and the holder's masked name (issue 13)."""
+    from assistant.payments import LinkProblem
+
+    if not pay_url or "/pay/" not in pay_url:
+        return None
+    try:
+        view = app_state.services.payments.open(pay_url.rsplit("/pay/", 1)[1])
+    except LinkProblem:
+        return None
+    return {"amount_yuan": view.amount_yuan, "holder": view.holder, "months": "、".join(view.bill_months)}
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def kiosk_page(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "kiosk.html", {})
+    settings = _state(request).settings
+    return templates.TemplateResponse(request, "kiosk.html", {
+        "idle_s": settings.kiosk_idle_s, "idle_warning_s": settings.kiosk_idle_warning_s,
+        "max_utterance_s": settings.max_utterance_s})
+
+
+# --- the kiosk page's own calls (issue 13): start over, and whether staff have taken over ---
+
+
+class ForgetRequest(BaseModel):
+    session_id: str = Field(max_length=64)
+
+
+@router.post("/api/converse/forget", tags=["customer"], status_code=204, response_class=Response)
+def forget_conversation(body: ForgetRequest, request: Request) -> Response:
+    """重新开始 or the idle reset: the conversation is gone on the server too, so the next customer
+    can never be offered the previous one's account (its id starts a fresh conversation from now on).
+    A handoff ticket keeps its own copy of the transcript for staff."""
+    from sqlmodel import col, delete
+
+    from knowledge_base.db import session
+    from knowledge_base.models import ConversationSession
+
+    with session(_state(request).engine) as db:
+        db.exec(delete(ConversationSession).where(col(ConversationSession.id) == body.session_id))  # type: ignore[call-overload]
+        db.commit()
+    return Response(status_code=204)
+
+
+class HandoffStatus(BaseModel):
+    status: str | None = Field(description="waiting、claimed（工作人员已接手）、closed；没有转人工时为 null")
+    priority: int | None = None
+
+
+@router.get("/api/converse/{session_id}/handoff", tags=["customer"], response_model=HandoffStatus,
+            responses={404: {"model": Problem, "description": "没有这段对话"}})
+def handoff_status(session_id: str, request: Request) -> dict[str, Any]:
+    """Where this conversation's latest staff ticket is: waiting, claimed or closed (null: none).
+    The kiosk polls it after a handoff to show "工作人员已接手"; the session id is the page's secret."""
+    from sqlmodel import col, select
+
+    from knowledge_base.db import session
+    from knowledge_base.models import HandoffTicket
+
+    if len(session_id) > 64:
+        raise HTTPException(404, detail="没有这段对话。")
+    with session(_state(request).engine) as db:
+        ticket = db.exec(select(HandoffTicket).where(HandoffTicket.session_id == session_id)
+                         .order_by(col(HandoffTicket.id).desc())).first()
+    return {"status": ticket.status if ticket else None, "priority": ticket.priority if ticket else None}
 
 
 @router.post("/api/converse", tags=["customer"])
@@ -254,13 +317,15 @@ async def converse_socket(socket: WebSocket) -> None:
     """Browser microphone stream: binary frames of 16 kHz mono int16 PCM; JSON text frames for control.
 
     A thin adapter over ``assistant.pipeline``. Sends {"type": "partial", "text"} while the customer
-    speaks where the engine streams (Vosk; Whisper has no partial text), {"type": "reply"} after each
-    utterance (end-pointed after XIAODIAN_END_SILENCE_S of silence, or on {"type": "stop"}), and, when
+    speaks (Vosk as it decodes; for the kiosk, Whisper's once a pause's speculative decode has finished),
+    {"type": "recognizing"} when an utterance has ended (end-pointed after XIAODIAN_END_SILENCE_S of
+    silence, or on {"type": "stop"}; kiosk only), {"type": "reply"} once it is answered, and, when
     {"type": "start", "speech": "chunks"} asked for it, the answer spoken sentence by sentence: each
     {"type": "audio_chunk", "index", "last", "rate"} followed by a binary frame holding that sentence
     as a WAV. {"type": "error"} on bad audio or a message it cannot read, and {"type": "busy",
     "retry_after": seconds} when speech is beyond its bounds. Beyond ``max_websockets`` open sockets a newcomer gets "busy" and close code
-    1013 (try again later).
+    1013 (try again later). {"type": "start"} may carry "session_id" (null: a fresh conversation) and
+    "channel": "kiosk" (the hall's page; else "web").
     """
     await socket.accept()
     state = _state(socket)
@@ -294,6 +359,8 @@ class _MicrophoneSession:
                                                 max_utterance_s=state.settings.max_utterance_s),
                                  understood=understood_by(state.knowledge))
         self.speech_chunks = False  # {"type": "start", "speech": "chunks"}: the answer spoken over the socket
+        self.channel = Channel.WEB  # {"type": "start", "channel": "kiosk"}: the hall's page
+        self.tell_progress = False  # {"type": "recognizing"} at the end of speech (the kiosk page)
         self.pace = AudioPace()
         self._told_too_fast = False
         self._sending = anyio.Lock()  # replies and read errors come from two tasks
@@ -349,8 +416,12 @@ class _MicrophoneSession:
                     await self.send({"type": "error", "detail": "看不懂这条消息。"})
                 elif control.get("type") == "start":
                     session_id = control.get("session_id")
-                    self.session_id = session_id if isinstance(session_id, str) and session_id else self.session_id
+                    if "session_id" in control:  # null: a fresh conversation (the kiosk started over)
+                        self.session_id = session_id if isinstance(session_id, str) and session_id else None
                     self.speech_chunks = control.get("speech") == "chunks"
+                    self.channel = Channel.KIOSK if control.get("channel") == "kiosk" else Channel.WEB
+                    # The kiosk page shows thinking and early text; other clients keep the older protocol.
+                    self.listener.early_text = self.tell_progress = self.channel == Channel.KIOSK
                 elif control.get("type") == "stop":
                     heard = await self.listener.finish()
                     await self._tell(heard)
@@ -377,6 +448,8 @@ class _MicrophoneSession:
     async def _queue(self, utterances: ObjectSendStream[SpokenInput | None], utterance: SpokenInput | None) -> None:
         try:
             utterances.send_nowait(utterance)
+            if utterance is not None and self.tell_progress:  # the end of speech: the kiosk stops listening, shows it thinks
+                await self.send({"type": "recognizing"})
         except anyio.WouldBlock:
             await self.send({"type": "busy", "detail": "请稍等，我还在回答您上一句话。",
                              "retry_after": self.state.recognition_gate.retry_after_s()})
@@ -395,7 +468,7 @@ class _MicrophoneSession:
             return
         transcript = ""
         until = Stage.SPEECH if self.speech_chunks else Stage.REPLY
-        async with aclosing(_pipeline(self.state).run(utterance, session_id=self.session_id, channel=Channel.WEB,
+        async with aclosing(_pipeline(self.state).run(utterance, session_id=self.session_id, channel=self.channel,
                                                       client=self.client, until=until,
                                                       departed=self.departed)) as events:
             async for event in events:
@@ -405,7 +478,7 @@ class _MicrophoneSession:
                 elif isinstance(event, Replied):
                     self.session_id = event.reply.session_id
                     await self.send({"type": "reply", "transcript": transcript,
-                                     "reply": reply_json(self.state, event.reply, Channel.WEB, started)})
+                                     "reply": reply_json(self.state, event.reply, self.channel, started)})
                 elif isinstance(event, AudioChunk):
                     await self.send({"type": "audio_chunk", "index": event.index, "last": event.last,
                                      "rate": event.audio.rate}, event.audio.wav_bytes())
@@ -428,7 +501,7 @@ def _control_message(text: str | None) -> dict[str, Any] | None:
 
 # Far larger than any provider's notification; bounds what an anonymous POST can make us hold.
 MAX_NOTIFICATION_BYTES = 64 * 1024
-_PROVIDER_DOWN_MESSAGE = "支付平台暂时连不上，请您稍等几分钟再试，或者回到营业厅、拨打95598。"
+_PROVIDER_DOWN_MESSAGE = "支付平台暂时连不上，钱没有扣。请您稍等几分钟再点一次付款。"
 _ORDER_CLOSED_MESSAGE = "这笔订单已经关闭，不能再付款了。请使用最新收到的付款链接。"
 _NO_ORDER_MESSAGE = "没有找到这笔订单。"
 _SCAN_APPS = {"wechatpay": "微信", "alipay": "支付宝"}
@@ -463,9 +536,36 @@ def pay_page(token: str, request: Request) -> HTMLResponse:
     try:
         view = _payments(request).open(token)
     except LinkProblem as problem:
-        return templates.TemplateResponse(request, "pay_problem.html", {"message": problem.message}, status_code=410
-                                          if problem.kind in ("expired", "used") else 404)
+        return _link_problem_page(request, token, problem)
     return templates.TemplateResponse(request, "pay.html", {"link": view, "token": token})
+
+
+def _link_problem_page(request: Request, token: str, problem: Any) -> HTMLResponse:
+    """A paid link shows its receipt, calmly; an expired or replaced one offers a fresh link (issue 13)."""
+    from assistant.pay_pages import HOTLINE_TEXT, receipt
+
+    if problem.kind == "used":
+        found = receipt(_payments(request), token)
+        if found is not None:
+            # 410 as before (the link can no longer pay); the page itself is the calm receipt.
+            return templates.TemplateResponse(request, "pay_receipt.html", {"receipt": found, "again": True},
+                                              status_code=410)
+    return templates.TemplateResponse(request, "pay_problem.html", {
+        "message": problem.message, "token": token, "fresh": problem.kind == "expired", "hotline": HOTLINE_TEXT,
+        "paid": problem.kind == "used"}, status_code=410 if problem.kind in ("expired", "used") else 404)
+
+
+@router.post("/pay/{token}/fresh", response_class=HTMLResponse, include_in_schema=False)
+def pay_fresh_link(token: str, request: Request) -> HTMLResponse:
+    """A new link for an expired or replaced one, by SMS to the phone on file (bounded: assistant.pay_pages)."""
+    from assistant.pay_pages import HOTLINE_TEXT, request_fresh_link
+    from assistant.sms import sms_sender
+
+    state = _state(request)
+    outcome = request_fresh_link(_payments(request), sms_sender(state.settings), token, client_address(request))
+    status = {"sent": 200, "paid": 200, "no_sms": 503, "too_many": 429, "unknown": 404}[outcome.outcome]
+    return templates.TemplateResponse(request, "pay_fresh.html", {"outcome": outcome, "hotline": HOTLINE_TEXT},
+                                      status_code=status)
 
 
 @router.post("/pay/{token}", include_in_schema=False)
@@ -478,7 +578,7 @@ def pay_start(token: str, request: Request) -> Response:
     try:
         checkout = payments.start(token, client_ip=client_address(request))
     except LinkProblem as problem:
-        return templates.TemplateResponse(request, "pay_problem.html", {"message": problem.message}, status_code=410)
+        return _link_problem_page(request, token, problem)
     except ProviderUnavailable:
         logger.warning("payment provider unreachable when starting a payment")
         return templates.TemplateResponse(request, "pay_problem.html", {"message": _PROVIDER_DOWN_MESSAGE},
@@ -544,10 +644,15 @@ def pay_done(token: str, request: Request) -> HTMLResponse:
     """Where the provider sends the customer back: waits for the notification, never trusts the redirect."""
     from assistant.payments import LinkProblem
 
+    from assistant.pay_pages import receipt
+
     try:
         view = _payments(request).open(token)
     except LinkProblem as problem:
         if problem.kind == "used":  # paid: the notification has arrived
+            found = receipt(_payments(request), token)
+            if found is not None:
+                return templates.TemplateResponse(request, "pay_receipt.html", {"receipt": found, "again": False})
             return templates.TemplateResponse(request, "pay_done.html", {"paid": True})
-        return templates.TemplateResponse(request, "pay_problem.html", {"message": problem.message}, status_code=404)
+        return _link_problem_page(request, token, problem)
     return templates.TemplateResponse(request, "pay_done.html", {"paid": False, "link": view})

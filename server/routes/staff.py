@@ -10,6 +10,9 @@ version) and the ids that left it, so tickets created by any request or
 process show up within about a second. (The stream used to resend the whole
 queue on every change: with a flooded queue, 31 MB each time.)
 
+A ticket reads in words (issue 13): intents by their Chinese titles, and where the call came
+from (``origin``: the hall and kiosk, or "电话 138****5678").
+
 Claiming is a compare-and-set on the ticket's status, so of two staff who
 press 接手 at the same moment exactly one gets it and the other is told who
 did (409). Pages live under /staff, the API under /api/staff; staff and
@@ -19,7 +22,7 @@ admins may use them (admins supervise the queue and stand in for staff).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,8 +37,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
 from assistant.accounts import record_audit
+from assistant.handoffs import kiosk_origins, phone_origin
 from knowledge_base.db import session
-from knowledge_base.models import HandoffTicket, service_tz, utc_now
+from knowledge_base.models import HandoffTicket, Intent, service_tz, utc_now
 from server.deps import DbSession, EngineDep, SettingsDep, as_utc
 from server.login import SESSION_COOKIE, Login, StaffLogin, csrf_protect, load_login, require_staff
 from server.pages import render
@@ -48,6 +52,8 @@ PRIORITY_LABELS = {0: "紧急", 1: "优先", 2: "普通"}
 CHANNEL_LABELS = {"kiosk": "营业厅自助机", "phone": "电话", "web": "网页", "cli": "命令行"}
 SPEAKER_LABELS = {"customer": "客户", "user": "客户", "caller": "客户",
                   "assistant": "小电", "bot": "小电", "system": "小电", "staff": "客服"}
+# What the matcher says when nothing matched, in words (every real intent has its title in the Intent table).
+NO_INTENT_TITLES = {"none": "没听懂", "out_of_scope": "不在服务范围"}
 # A note is appended under a read version; this many tries survive notes added at the same moment.
 NOTE_RETRIES = 5
 
@@ -56,6 +62,7 @@ class TurnView(BaseModel):
     speaker: str
     text: str
     intent: str | None = None
+    intent_title: str | None = Field(default=None, description="意图的中文标题，给客服看")
     confidence: float | None = None
     at: str | None = None
 
@@ -71,6 +78,7 @@ class TicketView(BaseModel):
     account_number: str | None
     channel: str
     channel_label: str
+    origin: str = Field(description="从哪里来：营业厅和自助机，或来电号码（已遮住中间四位）；不知道时为空")
     summary: str
     transcript: list[TurnView]
     claimed_by: str | None
@@ -115,7 +123,12 @@ def _confidence(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def transcript_turns(transcript: list[Any]) -> list[TurnView]:
+def intent_titles(db: Session) -> dict[str, str]:
+    """Intent id → its Chinese title, for staff, who should never have to read ids like query_bill."""
+    return {**NO_INTENT_TITLES, **dict(db.exec(select(Intent.id, Intent.title)).all())}
+
+
+def transcript_turns(transcript: list[Any], titles: dict[str, str] | None = None) -> list[TurnView]:
     """The ticket's transcript as lines to read.
 
     The conversation writes one dict per turn: ``role`` (customer or
@@ -133,13 +146,15 @@ def transcript_turns(transcript: list[Any]) -> list[TurnView]:
         intent = item.get("intent")
         turns.append(TurnView(speaker=SPEAKER_LABELS.get(str(role), str(role)), text=str(item.get("text") or ""),
                               intent=str(intent) if intent else None,
+                              intent_title=(titles or {}).get(str(intent), str(intent)) if intent else None,
                               confidence=_confidence(item.get("confidence")), at=at))
         if item.get("reply"):
             turns.append(TurnView(speaker="小电", text=str(item["reply"]), at=at))
     return turns
 
 
-def ticket_view(row: HandoffTicket) -> TicketView:
+def ticket_view(row: HandoffTicket, titles: dict[str, str] | None = None, kiosk: str = "") -> TicketView:
+    """``kiosk``: where the kiosk ticket's conversation is now, when the ticket did not know yet."""
     assert row.id is not None
     return TicketView(
         id=row.id, status=row.status, status_label=STATUS_LABELS.get(row.status, row.status),
@@ -147,7 +162,8 @@ def ticket_view(row: HandoffTicket) -> TicketView:
         priority=row.priority, priority_label=PRIORITY_LABELS.get(row.priority, str(row.priority)),
         account_number=row.account_number, channel=row.channel,
         channel_label=CHANNEL_LABELS.get(row.channel, row.channel), summary=row.summary,
-        transcript=transcript_turns(row.transcript), claimed_by=row.claimed_by, note=row.note,
+        origin=row.origin or phone_origin(row.client) or kiosk,
+        transcript=transcript_turns(row.transcript, titles), claimed_by=row.claimed_by, note=row.note,
         created_at=as_utc(row.created_at),
         claimed_at=as_utc(row.claimed_at) if row.claimed_at else None,
         closed_at=as_utc(row.closed_at) if row.closed_at else None,
@@ -168,13 +184,21 @@ def _counts(db: Session) -> QueueCounts:
     return QueueCounts(total=total, waiting=waiting_count, urgent=urgent)
 
 
+def _kiosks(db: Session, rows: Sequence[HandoffTicket]) -> dict[str, str]:
+    """Where kiosk tickets opened by a device loop's first turn are: its screen follows the
+    conversation only from the reply on, after the ticket was written."""
+    return kiosk_origins(db, [row.session_id for row in rows if row.channel == "kiosk" and not row.origin])
+
+
 def load_queue(engine: Engine, limit: int = PAGE, offset: int = 0) -> QueueSnapshot:
     """A page of the waiting and claimed tickets (emergencies first, then the longest wait), and the counts."""
     with session(engine) as db:
         counts = _counts(db)
         rows = db.exec(select(HandoffTicket).where(_OPEN).order_by(*_QUEUE_ORDER).offset(offset).limit(limit)).all()
+        titles, kiosks = intent_titles(db), _kiosks(db, rows)
     following = offset + len(rows)
-    return QueueSnapshot(**counts.model_dump(), tickets=[ticket_view(row) for row in rows],
+    return QueueSnapshot(**counts.model_dump(),
+                         tickets=[ticket_view(row, titles, kiosks.get(row.session_id, "")) for row in rows],
                          next_offset=following if following < counts.total else None, server_time=utc_now())
 
 
@@ -195,12 +219,19 @@ def queue_changes(engine: Engine, seen: QueueWatch) -> tuple[QueueChanges | None
                                 .order_by(*_QUEUE_ORDER).limit(PAGE)).all())
         fresh = [ticket_id for ticket_id, version in versions.items() if seen.versions.get(ticket_id) != version]
         rows = db.exec(select(HandoffTicket).where(col(HandoffTicket.id).in_(fresh))).all() if fresh else []
+        titles, kiosks = (intent_titles(db), _kiosks(db, rows)) if rows else ({}, {})
     removed = [ticket_id for ticket_id in seen.versions if ticket_id not in versions]
     watch = QueueWatch(versions, counts)
     if not fresh and not removed and counts == seen.counts:
         return None, watch
-    return QueueChanges(**counts.model_dump(), tickets=[ticket_view(row) for row in rows], removed=removed,
+    return QueueChanges(**counts.model_dump(), removed=removed,
+                        tickets=[ticket_view(row, titles, kiosks.get(row.session_id, "")) for row in rows],
                         server_time=utc_now()), watch
+
+
+def _view(db: Session, row: HandoffTicket) -> TicketView:
+    """One ticket as the console shows it (after a claim, note or close the page redraws it from this)."""
+    return ticket_view(row, intent_titles(db), _kiosks(db, [row]).get(row.session_id, ""))
 
 
 def _ticket_record(row: HandoffTicket) -> dict[str, Any]:
@@ -251,7 +282,7 @@ def queue(engine: EngineDep, limit: int = Query(default=PAGE, ge=1, le=MAX_PAGE)
 
 @api.get("/tickets/{ticket_id}", response_model=TicketView)
 def get_ticket(ticket_id: int, db: DbSession) -> TicketView:
-    return ticket_view(_get_ticket(db, ticket_id))
+    return _view(db, _get_ticket(db, ticket_id))
 
 
 @api.post("/tickets/{ticket_id}/claim", response_model=TicketView)
@@ -267,7 +298,7 @@ def claim_ticket(ticket_id: int, login: StaffLogin, db: DbSession) -> TicketView
         db.rollback()
         row = _get_ticket(db, ticket_id)
         if row.status == "claimed" and row.claimed_by == login.name:
-            return ticket_view(row)  # pressed twice: still yours
+            return _view(db, row)  # pressed twice: still yours
         if row.status == "claimed":
             raise HTTPException(status_code=409, detail=f"已被{row.claimed_by}接手。")
         raise HTTPException(status_code=409, detail="这个工单已经结束了。")
@@ -275,7 +306,7 @@ def claim_ticket(ticket_id: int, login: StaffLogin, db: DbSession) -> TicketView
     record_audit(db, login.name, "handoff_ticket", str(ticket_id), "claim",
                  {"status": "waiting", "claimed_by": None, "note": row.note}, _ticket_record(row))
     db.commit()
-    return ticket_view(row)
+    return _view(db, row)
 
 
 def _change_ticket(db: Session, ticket_id: int, login: Login, text: str, closing: bool) -> HandoffTicket:
@@ -311,14 +342,14 @@ def _change_ticket(db: Session, ticket_id: int, login: Login, text: str, closing
 @api.post("/tickets/{ticket_id}/note", response_model=TicketView)
 def add_note(ticket_id: int, body: NoteBody, login: StaffLogin, db: DbSession) -> TicketView:
     text = _clean_note(body.text, "请写下备注内容。")
-    return ticket_view(_change_ticket(db, ticket_id, login, text, closing=False))
+    return _view(db, _change_ticket(db, ticket_id, login, text, closing=False))
 
 
 @api.post("/tickets/{ticket_id}/close", response_model=TicketView)
 def close_ticket(ticket_id: int, body: NoteBody, login: StaffLogin, db: DbSession) -> TicketView:
     """Close with a note of how it ended (required: the next person to read it needs it)."""
     text = _clean_note(body.text, "结束前请写一句处理结果。")
-    return ticket_view(_change_ticket(db, ticket_id, login, text, closing=True))
+    return _view(db, _change_ticket(db, ticket_id, login, text, closing=True))
 
 
 @api.get("/events", response_class=EventSourceResponse)

@@ -2,7 +2,7 @@
 pauses longer in audio fetched by URL.
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0007
 """
 from typing import Sequence, Union
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision: str = '0008'
-down_revision: Union[str, Sequence[str], None] = '0003'
+down_revision: Union[str, Sequence[str], None] = '0007'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -114,7 +114,7 @@
 
   /* --- Try a phrase ---------------------------------------------------------------- */
 
-  const DECISIONS = { accept: "直接回答", confirm: "先问客户确认", none: "没听懂" };
+  const DECISIONS = { accept: "直接回答", confirm: "先问客户“您是想问…吗？”", none: "没听懂" };
   const tryForm = document.getElementById("try-form");
   if (tryForm) {
     const out = document.getElementById("try-result");
@@ -140,11 +140,23 @@
           xd.el("strong", {}, c.score.toFixed(2)),
           xd.el("a", { href: `/admin/intents/${encodeURIComponent(c.intent)}` }, `${c.title}（${c.intent}）`)));
       }
+      // What the customer gets, first and large: the kiosk's own reply to this as an opening sentence.
+      const heard = xd.el("div", { className: "try-said" },
+        xd.el("h3", {}, "客户会听到"),
+        xd.el("p", { id: "try-spoken", className: "try-spoken" }, r.spoken || r.answer));
+      if (r.answer && r.answer !== r.spoken) {
+        heard.append(xd.el("h3", {}, "屏幕上显示"), xd.el("p", { id: "try-shown" }, r.answer));
+      }
+      if (r.choices.length) {
+        heard.append(xd.el("p", {}, "可以点的选项：",
+          ...r.choices.map((title, i) => xd.el("span", { className: "badge" }, `${i + 1}、${title}`))));
+      }
+      const title = (r.candidates.find((c) => c.intent === r.intent) || {}).title;
       out.append(
-        xd.el("p", {}, "整理后：", xd.el("code", {}, r.normalized || "（空）")),
-        xd.el("p", {}, xd.el("strong", {}, `结果：${r.intent}`),
+        heard,
+        xd.el("p", {}, xd.el("strong", {}, `归到：${title ? `${title}（${r.intent}）` : r.intent}`),
           `，把握 ${r.confidence.toFixed(2)}，${DECISIONS[r.decision] || r.decision}`),
-        r.answer ? xd.el("p", {}, "小电会说：", r.answer) : null,
+        xd.el("p", {}, "整理后：", xd.el("code", {}, r.normalized || "（空）")),
         r.candidates.length ? xd.el("h3", {}, "候选（从高到低）") : xd.el("p", {}, "没有候选。"),
         list);
     });

@@ -1,4 +1,6 @@
-/* 小电 staff console: the live handoff queue (Server-Sent Events), claim, note, close. */
+/* 小电 staff console: the live handoff queue (Server-Sent Events), claim, note, close.
+   A ticket that arrives while the page is open beeps (Web Audio, no sound file) and puts
+   "(1) 新工单" in the tab's title until the page is touched. */
 "use strict";
 
 (function () {
@@ -12,7 +14,11 @@
   const cards = new Map(); // ticket id → card element
   const drafts = new Map(); // ticket id → note being typed (kept across updates)
   const notices = new Map(); // ticket id → [text, kind] shown under the ticket
+  const opened = new Set(); // ticket ids whose transcript staff opened (kept across updates; closed by default)
+  const known = new Set(); // every ticket id this page has shown: only others are new arrivals
+  const fresh = new Set(); // arrivals not yet acknowledged (marked 新 on their card)
   let clockOffset = 0; // server time − this browser's time, in ms
+  let loaded = false; // the first queue is what was there already: no alert for it
 
   function setStatus(state, text) {
     statusLine.dataset.state = state;
@@ -27,7 +33,7 @@
 
   function turnItem(turn) {
     const meta = [];
-    if (turn.intent) meta.push(`意图 ${turn.intent}`);
+    if (turn.intent) meta.push(`意图：${turn.intent_title || turn.intent}`);
     if (turn.confidence !== null && turn.confidence !== undefined) meta.push(`把握 ${turn.confidence.toFixed(2)}`);
     return xd.el("li", {},
       xd.el("span", { className: "speaker" }, `${turn.speaker || "记录"}：`),
@@ -45,10 +51,21 @@
     return b;
   }
 
+  /** Where the call came from: the caller's masked number with a phone badge, or the hall and kiosk. */
+  function originBadge(ticket) {
+    const phone = ticket.channel === "phone";
+    const text = ticket.origin || ticket.channel_label;
+    const badge = xd.el("span", { className: `origin origin-${phone ? "phone" : "place"}` },
+      xd.el("span", { className: "origin-icon", ariaHidden: "true" }, phone ? "☎" : "⌂"), ` ${text}`);
+    if (!phone && ticket.origin) badge.title = ticket.channel_label;
+    return badge;
+  }
+
   function buildCard(ticket) {
     const mine = ticket.claimed_by === me;
     const card = xd.el("article", {
-      className: `ticket${ticket.priority === 0 ? " ticket-urgent" : ""}${mine ? " ticket-mine" : ""}`,
+      className: `ticket${ticket.priority === 0 ? " ticket-urgent" : ""}${mine ? " ticket-mine" : ""}` +
+        `${fresh.has(ticket.id) ? " ticket-new" : ""}`,
     });
     card.dataset.id = ticket.id;
     card.dataset.version = ticket.version;
@@ -57,20 +74,30 @@
     wait.dataset.ticket = ticket.id;
     card.append(xd.el("header", { className: "ticket-head" },
       xd.el("span", { className: badgeClass }, `${ticket.priority === 0 ? "⚠ " : ""}${ticket.priority_label}`),
+      fresh.has(ticket.id) ? xd.el("span", { className: "badge badge-new" }, "新") : null,
       xd.el("h2", {}, `${ticket.id} 号：${ticket.reason_label}`),
       xd.el("span", { className: "badge" }, ticket.status === "claimed" ? `${ticket.claimed_by} 处理中` : ticket.status_label),
       wait));
     card.append(xd.el("p", { className: "ticket-summary" }, ticket.summary || "（小电没有留下概要，请看下面的对话）"));
     card.append(xd.el("dl", { className: "ticket-facts" },
+      fact("来源", originBadge(ticket)),
       fact("户号", ticket.account_number || "不知道"),
-      fact("来源", ticket.channel_label),
       fact("转来时间", new Date(ticket.created_at).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" }))));
 
     const transcript = xd.el("ol", { className: "transcript" }, ...ticket.transcript.map(turnItem));
     const details = xd.el("details", {},
       xd.el("summary", {}, `对话记录（${ticket.transcript.length} 条）`),
       ticket.transcript.length ? transcript : xd.el("p", { className: "muted" }, "没有对话记录。"));
-    details.open = ticket.status === "waiting" || mine;
+    // Closed by default, so a card fits on one screen; what staff open stays open across updates.
+    details.open = opened.has(ticket.id);
+    details.addEventListener("toggle", () => {
+      if (details.open) {
+        opened.add(ticket.id);
+        transcript.scrollTop = transcript.scrollHeight;  // the latest turns, which led to the handoff
+      } else {
+        opened.delete(ticket.id);
+      }
+    });
     card.append(details);
     if (ticket.note) card.append(xd.el("h3", {}, "备注"), xd.el("p", { className: "ticket-note" }, ticket.note));
 
@@ -107,6 +134,7 @@
   function replaceQueue(snapshot) {
     tickets.clear();
     for (const ticket of snapshot.tickets) tickets.set(ticket.id, ticket);
+    noticeArrivals(snapshot.tickets);
     render(snapshot);
   }
 
@@ -114,8 +142,92 @@
   function applyChanges(changes) {
     for (const id of changes.removed) tickets.delete(id);
     for (const ticket of changes.tickets) tickets.set(ticket.id, ticket);
+    noticeArrivals(changes.tickets);
     render(changes);
   }
+
+  /* --- Arrival alert: a beep and the tab's title ------------------------------------ */
+
+  const pageTitle = document.title;
+  const soundButton = document.getElementById("sound-on");
+  let audio = null;
+
+  /** Browsers start sound only after a touch on the page: the first one switches it on. */
+  function enableSound() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!audio && Context) {
+      audio = new Context();
+      audio.addEventListener("statechange", showSoundState);
+    }
+    if (audio && audio.state === "suspended") audio.resume();
+    return audio;
+  }
+
+  function showSoundState() {
+    if (!soundButton) return;
+    soundButton.hidden = Boolean(audio && audio.state === "running");
+  }
+
+  /** Two short tones (three, higher, for an emergency); quiet start and end, so no click. */
+  function beep(urgent) {
+    if (!audio || audio.state !== "running") return;
+    const start = audio.currentTime + 0.02;
+    for (let i = 0; i < (urgent ? 3 : 2); i += 1) {
+      const at = start + i * 0.3;
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.type = "sine";
+      tone.frequency.value = urgent ? 988 : 659;
+      gain.gain.setValueAtTime(0.0001, at);
+      gain.gain.exponentialRampToValueAtTime(0.4, at + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.22);
+      tone.connect(gain).connect(audio.destination);
+      tone.start(at);
+      tone.stop(at + 0.25);
+    }
+  }
+
+  function showTitle() {
+    document.title = fresh.size ? `(${fresh.size}) 新工单 · ${pageTitle}` : pageTitle;
+  }
+
+  function noticeArrivals(list) {
+    const arrived = list.filter((ticket) => !known.has(ticket.id));
+    for (const ticket of arrived) known.add(ticket.id);
+    if (!loaded) { loaded = true; return; }
+    const waiting = arrived.filter((ticket) => ticket.status === "waiting");
+    if (!waiting.length) return;
+    for (const ticket of waiting) fresh.add(ticket.id);
+    showTitle();
+    beep(waiting.some((ticket) => ticket.priority === 0));
+  }
+
+  /** Seen: any touch or key on the page clears the count in the title and the 新 marks (and allows sound). */
+  function acknowledge(event) {
+    if (!(soundButton && soundButton.contains(event.target))) enableSound();  // the button does it, with a sample
+    if (!fresh.size) return;
+    const seen = [...fresh];
+    fresh.clear();
+    showTitle();
+    for (const id of seen) {
+      const card = cards.get(id);
+      if (!card) continue;
+      card.classList.remove("ticket-new");
+      const mark = card.querySelector(".badge-new");
+      if (mark) mark.remove();
+    }
+  }
+
+  document.addEventListener("pointerdown", acknowledge);
+  document.addEventListener("keydown", acknowledge);
+  if (soundButton) {
+    soundButton.addEventListener("click", () => {
+      const context = enableSound();
+      if (context) context.resume().then(() => { showSoundState(); beep(false); }, showSoundState);
+    });
+  }
+  enableSound();  // where the browser already allows sound, no button is needed
+  showSoundState();
 
   /** Show the tickets held: rebuild only changed cards, keep typing and focus intact. */
   function render(counts) {

@@ -1,0 +1,372 @@
+"""The turn log read once into the quality tables, incrementally.
+
+``refresh`` reads the turns after the cursor (``QualityCursor``), in id order and in batches,
+and adds them to the day's figures (``QualityDay``), to their conversations
+(``QualityConversation``) and to the unanswered utterances (``QualityUtterance``); the cursor
+moves in the same transaction by compare-and-set, so two workers refreshing at once never
+count a turn twice (the loser's batch is rolled back and nothing is lost). The dashboard, the
+grouping and the sample read only these tables.
+
+A turn is "unanswered" when 小电 did not understand it (none), asked to confirm a guess the
+customer then simply said yes to (a needless confirmation), gave an answer the customer
+corrected (不对…), an answer the customer asked to hear again, or was followed by a request
+for a person. The last four point back at the customer's previous utterance.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+from assistant.quality import latency
+from assistant.sms import mask_phones_in
+from intents import ids
+from knowledge_base.models import (
+    HandoffTicket,
+    QualityConversation,
+    QualityCursor,
+    QualityDay,
+    QualityUtterance,
+    Rectification,
+    ReviewSample,
+    SatisfactionRating,
+    TurnLog,
+    TurnMark,
+    service_tz,
+)
+
+BATCH = 20_000
+LOW_CONFIDENCE = 0.6
+# Turns that steer the conversation rather than ask for something.
+CONTROL_INTENTS = frozenset({ids.OUT_OF_SCOPE, ids.REPEAT, ids.SLOWER, ids.HUMAN_AGENT, ids.EMERGENCY, ids.AFFIRM,
+                             ids.DENY, ids.GREETING, ids.GOODBYE})
+CORRECTION_OPENINGS = ("不对", "不是", "错了", "我不是问", "我说的是", "说错了")
+UNANSWERED_REASONS = {"none": "没听懂", "confirm": "多余的确认", "correction": "被客户纠正", "repeat": "客户要求再说",
+                      "handoff": "之后转人工"}
+MAX_TEXT = 200
+
+_day_table = QualityDay.__table__  # type: ignore[attr-defined]
+_conversation_table = QualityConversation.__table__  # type: ignore[attr-defined]
+_utterance_table = QualityUtterance.__table__  # type: ignore[attr-defined]
+_turn_table = TurnLog.__table__  # type: ignore[attr-defined]
+
+
+def service_day(moment: datetime) -> date:
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(service_tz()).date()
+
+
+def is_request(intent: str, decision: str) -> bool:
+    return decision == "accept" and intent not in CONTROL_INTENTS
+
+
+def is_correction(normalized: str, intent: str) -> bool:
+    return intent == ids.DENY or normalized.startswith(CORRECTION_OPENINGS)
+
+
+@dataclass
+class _DayFigures:
+    turns: int = 0
+    none_turns: int = 0
+    confirm_turns: int = 0
+    emergencies: int = 0
+    frauds: int = 0
+    asr_turns: int = 0
+    asr_confidence_sum: float = 0.0
+    low_confidence_turns: int = 0
+    latency_buckets: dict[str, int] = field(default_factory=dict)
+    conversations: int = 0
+    resolved: int = 0
+    handoffs: dict[str, int] = field(default_factory=dict)
+    ratings: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: dict[str, Any]) -> None:
+        for name in ("turns", "none_turns", "confirm_turns", "emergencies", "frauds", "asr_turns",
+                     "asr_confidence_sum", "low_confidence_turns", "conversations", "resolved"):
+            setattr(self, name, getattr(self, name) + other[name])
+        for name in ("latency_buckets", "handoffs", "ratings"):
+            mine = getattr(self, name)
+            for key, count in other[name].items():
+                mine[key] = mine.get(key, 0) + count
+
+
+@dataclass
+class _Batch:
+    """What one batch of turns adds; written in one go."""
+
+    days: dict[tuple[date, str], _DayFigures] = field(default_factory=lambda: defaultdict(_DayFigures))
+    conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    new_conversations: set[str] = field(default_factory=set)
+    # What each stored conversation counted for before this batch: (resolved, handoff reason).
+    counted_before: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
+    utterances: dict[tuple[date, str, str], list[Any]] = field(default_factory=dict)  # key → [count, example]
+
+    def unanswered(self, day: date, normalized: str, reason: str, said: str) -> None:
+        text = normalized.strip()[:MAX_TEXT]
+        if not text:
+            return
+        entry = self.utterances.setdefault((day, text, reason), [0, mask_phones_in(said)[:MAX_TEXT]])
+        entry[0] += 1
+
+
+def _handoff_reasons(connection: Connection, since: datetime) -> dict[str, str]:
+    """Each conversation's most urgent handoff reason among tickets opened since ``since``."""
+    rows = connection.execute(
+        select(HandoffTicket.session_id, HandoffTicket.reason, HandoffTicket.priority)
+        .where(HandoffTicket.created_at >= since).order_by(HandoffTicket.priority.desc())  # type: ignore[attr-defined]
+    )
+    return {session_id: reason for session_id, reason, _ in rows}  # the most urgent (lowest priority) last wins
+
+
+def _load_conversations(connection: Connection, session_ids: list[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(session_ids), 500):
+        chunk = session_ids[start:start + 500]
+        for row in connection.execute(select(_conversation_table).where(_conversation_table.c.session_id.in_(chunk))):
+            found[row.session_id] = dict(row._mapping)
+    return found
+
+
+def _resolved(conversation: dict[str, Any]) -> bool:
+    return conversation["answered_turns"] > 0 and conversation["handoff_reason"] is None
+
+
+def _count_conversations(batch: _Batch) -> None:
+    """Each conversation's change of standing, on the day of its first turn: new, resolved, handed off."""
+    for session_id, conversation in batch.conversations.items():
+        figures = batch.days[(conversation["day"], conversation["channel"])]
+        was_resolved, was_handed = batch.counted_before.get(session_id, (False, None))
+        figures.conversations += session_id in batch.new_conversations
+        figures.resolved += int(_resolved(conversation)) - int(was_resolved)
+        if was_handed != conversation["handoff_reason"]:
+            if was_handed is not None:
+                figures.handoffs[was_handed] = figures.handoffs.get(was_handed, 0) - 1
+            figures.handoffs[conversation["handoff_reason"]] = figures.handoffs.get(conversation["handoff_reason"], 0) + 1
+
+
+def _count_ratings(connection: Connection, batch: _Batch, ratings: list[Any]) -> None:
+    """Ratings on the day they were given, under their conversation's channel."""
+    channels = {sid: c["channel"] for sid, c in batch.conversations.items()}
+    unknown = list({r.session_id for r in ratings} - set(channels))
+    channels.update({sid: row["channel"] for sid, row in _load_conversations(connection, unknown).items()})
+    for rating in ratings:
+        channel = channels.get(rating.session_id) or connection.execute(
+            select(_turn_table.c.channel).where(_turn_table.c.session_id == rating.session_id).limit(1)).scalar()
+        figures = batch.days[(service_day(rating.at), channel or "kiosk")]
+        figures.ratings[str(rating.score)] = figures.ratings.get(str(rating.score), 0) + 1
+
+
+def _count_turn(batch: _Batch, turn: Any, handoffs: dict[str, str]) -> None:
+    day = service_day(turn.at)
+    figures = batch.days[(day, turn.channel)]
+    figures.turns += 1
+    figures.none_turns += turn.decision == "none"
+    figures.confirm_turns += turn.decision == "confirm"
+    figures.emergencies += turn.intent == ids.EMERGENCY
+    figures.frauds += turn.intent == ids.FRAUD_CHECK
+    if turn.asr_confidence is not None:
+        figures.asr_turns += 1
+        figures.asr_confidence_sum += float(turn.asr_confidence)
+    figures.low_confidence_turns += turn.confidence < LOW_CONFIDENCE
+    bucket = str(latency.bucket_of(turn.latency_ms))
+    figures.latency_buckets[bucket] = figures.latency_buckets.get(bucket, 0) + 1
+
+    conversation = batch.conversations.get(turn.session_id)
+    if conversation is None:
+        conversation = dict(session_id=turn.session_id, day=day, channel=turn.channel, account_number=None, turns=0,
+                            answered_turns=0, main_intent="none", min_confidence=1.0, handoff_reason=None,
+                            emergency=False, fraud=False, last_at=turn.at, last_text="", last_intent="none",
+                            last_decision="none")
+        batch.conversations[turn.session_id] = conversation
+        batch.new_conversations.add(turn.session_id)
+    previous_text, previous_intent, previous_decision = (conversation["last_text"], conversation["last_intent"],
+                                                         conversation["last_decision"])
+    normalized = turn.normalized or ""
+    conversation["turns"] += 1
+    conversation["account_number"] = turn.account_number or conversation["account_number"]
+    conversation["min_confidence"] = min(conversation["min_confidence"], float(turn.confidence))
+    conversation["emergency"] = conversation["emergency"] or turn.intent == ids.EMERGENCY
+    conversation["fraud"] = conversation["fraud"] or turn.intent == ids.FRAUD_CHECK
+    if turn.session_id in handoffs:
+        conversation["handoff_reason"] = handoffs[turn.session_id]
+    if is_request(turn.intent, turn.decision):
+        conversation["answered_turns"] += 1
+        if conversation["main_intent"] == "none":
+            conversation["main_intent"] = turn.intent
+
+    # What this turn says about itself, and about the utterance before it.
+    if turn.decision == "none" and turn.intent == ids.OUT_OF_SCOPE:
+        batch.unanswered(day, normalized, "none", turn.input_text)
+    previous_was_request = bool(previous_text) and previous_intent not in CONTROL_INTENTS
+    if previous_was_request:
+        if previous_decision == "confirm" and turn.intent == ids.AFFIRM:
+            batch.unanswered(day, previous_text, "confirm", previous_text)
+        elif previous_decision in ("accept", "confirm") and is_correction(normalized, turn.intent):
+            batch.unanswered(day, previous_text, "correction", previous_text)
+        elif turn.intent == ids.REPEAT and previous_decision == "accept":
+            batch.unanswered(day, previous_text, "repeat", previous_text)
+        elif turn.intent == ids.HUMAN_AGENT:
+            batch.unanswered(day, previous_text, "handoff", previous_text)
+    conversation["last_at"] = turn.at
+    conversation["last_text"] = normalized[:MAX_TEXT]
+    conversation["last_intent"] = turn.intent
+    conversation["last_decision"] = turn.decision
+
+
+def _write(connection: Connection, batch: _Batch) -> None:
+    existing_days = {(row.day, row.channel): dict(row._mapping) for row in connection.execute(
+        select(_day_table).where(_day_table.c.day.in_({day for day, _ in batch.days})))}
+    new_days, changed_days = [], []
+    for (day, channel), figures in batch.days.items():
+        old = existing_days.get((day, channel))
+        if old is None:
+            new_days.append(dict(day=day, channel=channel, **figures.__dict__))
+            continue
+        total = _DayFigures(**{k: v for k, v in old.items() if k not in ("day", "channel")})
+        total.latency_buckets = dict(total.latency_buckets)
+        total.handoffs, total.ratings = dict(total.handoffs), dict(total.ratings)
+        total.add(figures.__dict__)
+        changed_days.append(dict(b_day=day, b_channel=channel, **total.__dict__))
+    if new_days:
+        connection.execute(insert(_day_table), new_days)
+    if changed_days:
+        connection.execute(update(_day_table).where(_day_table.c.day == bindparam("b_day"),
+                                                    _day_table.c.channel == bindparam("b_channel")), changed_days)
+
+    new = [row for key, row in batch.conversations.items() if key in batch.new_conversations]
+    old = [dict(row, b_session_id=row["session_id"]) for key, row in batch.conversations.items()
+           if key not in batch.new_conversations]
+    if new:
+        connection.execute(insert(_conversation_table), new)
+    if old:
+        for row in old:
+            del row["session_id"]
+        connection.execute(update(_conversation_table)
+                           .where(_conversation_table.c.session_id == bindparam("b_session_id")), old)
+
+    if batch.utterances:
+        keys = list(batch.utterances)
+        existing: dict[tuple[date, str, str], int] = {}
+        for start in range(0, len(keys), 300):
+            chunk = keys[start:start + 300]
+            for row in connection.execute(select(_utterance_table.c.day, _utterance_table.c.text,
+                                                 _utterance_table.c.reason, _utterance_table.c.count)
+                                          .where(_utterance_table.c.text.in_({text for _, text, _ in chunk}),
+                                                 _utterance_table.c.day.in_({day for day, _, _ in chunk}))):
+                existing[(row.day, row.text, row.reason)] = row.count
+        inserts = [dict(day=d, text=t, reason=r, count=c, example=e) for (d, t, r), (c, e) in batch.utterances.items()
+                   if (d, t, r) not in existing]
+        updates = [dict(b_day=d, b_text=t, b_reason=r, count=existing[(d, t, r)] + c)
+                   for (d, t, r), (c, _) in batch.utterances.items() if (d, t, r) in existing]
+        if inserts:
+            connection.execute(insert(_utterance_table), inserts)
+        if updates:
+            connection.execute(update(_utterance_table).where(
+                _utterance_table.c.day == bindparam("b_day"), _utterance_table.c.text == bindparam("b_text"),
+                _utterance_table.c.reason == bindparam("b_reason")), updates)
+
+
+def _refresh_batch(engine: Engine, batch_size: int) -> tuple[int, int]:
+    """One batch in one transaction; returns how many turns and ratings it counted (0, 0: none left, or
+    another worker won)."""
+    with engine.connect() as connection:
+        position = connection.execute(select(QualityCursor.last_turn_id, QualityCursor.last_rating_id)
+                                      .where(QualityCursor.id == 1)).first()
+        if position is None:  # the migration makes the row; a database made by create_all may lack it
+            try:
+                connection.execute(insert(QualityCursor.__table__),  # type: ignore[attr-defined]
+                                   {"id": 1, "last_turn_id": 0, "last_rating_id": 0})
+                connection.commit()
+            except IntegrityError:  # another worker made it at this moment
+                connection.rollback()
+            position = (0, 0)
+        cursor, rating_cursor = position
+        turns = connection.execute(
+            select(_turn_table.c.id, _turn_table.c.session_id, _turn_table.c.at, _turn_table.c.channel,
+                   _turn_table.c.account_number, _turn_table.c.input_text, _turn_table.c.asr_confidence,
+                   _turn_table.c.normalized, _turn_table.c.intent, _turn_table.c.confidence,
+                   _turn_table.c.decision, _turn_table.c.latency_ms)
+            .where(_turn_table.c.id > cursor).order_by(_turn_table.c.id).limit(batch_size)
+        ).all()
+        ratings = connection.execute(
+            select(SatisfactionRating.id, SatisfactionRating.session_id, SatisfactionRating.score, SatisfactionRating.at)
+            .where(SatisfactionRating.id > rating_cursor).order_by(SatisfactionRating.id).limit(batch_size)).all()
+        if not turns and not ratings:
+            connection.rollback()
+            return 0, 0
+        batch = _Batch()
+        if turns:
+            earliest = min(t.at for t in turns)
+            handoffs = _handoff_reasons(connection, earliest - timedelta(minutes=1))
+            batch.conversations = _load_conversations(connection, list({t.session_id for t in turns}))
+            batch.counted_before = {sid: (_resolved(c), c["handoff_reason"]) for sid, c in batch.conversations.items()}
+            for turn in turns:
+                _count_turn(batch, turn, handoffs)
+            _count_conversations(batch)
+        _count_ratings(connection, batch, ratings)
+        # The cursor first: on SQLite this takes the write lock, and a worker that lost the race stops here.
+        moved = connection.execute(update(QualityCursor.__table__)  # type: ignore[attr-defined]
+                                   .where(QualityCursor.id == 1, QualityCursor.last_turn_id == cursor,
+                                          QualityCursor.last_rating_id == rating_cursor)
+                                   .values(last_turn_id=turns[-1].id if turns else cursor,
+                                           last_rating_id=ratings[-1].id if ratings else rating_cursor))
+        if moved.rowcount != 1:
+            connection.rollback()
+            return 0, 0
+        _write(connection, batch)
+        connection.commit()
+        return len(turns), len(ratings)
+
+
+# Engines whose quality tables are known to exist.
+_checked: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+_QUALITY_TABLES = (QualityCursor, QualityDay, QualityConversation, QualityUtterance, ReviewSample, TurnMark,
+                   Rectification)
+
+
+def _ensure_tables(engine: Engine) -> None:
+    """Create the quality tables if missing. Migration 0006 makes them; a database stamped 0006 while that
+    revision was still an empty placeholder (development copies made during issue 15) would otherwise
+    never get them, and later revisions already exist."""
+    if engine in _checked:
+        return
+    SQLModel.metadata.create_all(engine, tables=[model.__table__ for model in _QUALITY_TABLES])  # type: ignore[attr-defined]
+    _checked.add(engine)
+
+
+def refresh(engine: Engine, batch_size: int = BATCH) -> int:
+    """Count every turn not yet counted; returns how many."""
+    _ensure_tables(engine)
+    counted = 0
+    while True:
+        turns, ratings = _refresh_batch(engine, batch_size)
+        counted += turns
+        if turns < batch_size and ratings < batch_size:
+            return counted
+
+
+def purge_said(engine: Engine, days: int, today: date) -> int:
+    """What customers said leaves with the turn log (``settings.turn_log_days``): the unanswered texts and
+    each conversation's last utterance older than that go; the counts without text stay. Returns the texts removed."""
+    cutoff = today - timedelta(days=days)
+    with engine.begin() as connection:
+        removed = connection.execute(delete(_utterance_table).where(_utterance_table.c.day < cutoff)).rowcount or 0
+        connection.execute(update(_conversation_table).where(_conversation_table.c.day < cutoff,
+                                                             _conversation_table.c.last_text != "")
+                           .values(last_text=""))
+        return removed
+
+
+def bring_up_to_date(engine: Engine, retention_days: int, today: date) -> int:
+    """What every quality page and command does first: count the new turns, drop what retention says to."""
+    counted = refresh(engine)
+    purge_said(engine, retention_days, today)
+    return counted

@@ -1,0 +1,508 @@
+"""Quality review (质检): the dashboard, unanswered groups, the daily sample, rectification items
+and the daily report, as pages under /admin/quality and JSON/CSV under /api/admin/quality.
+
+Admins and reviewers see everything here; only admins may turn a group into intent examples
+or a new intent, and they do so through the admin's own save path (``server.admin.routes``),
+so the same checks and audit apply and every worker's matcher reloads on its next turn.
+Every request first counts the turns logged since the last one (``rollup.refresh``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from sqlmodel import select
+
+from assistant.knowledge import Knowledge
+from assistant.quality import rollup
+from assistant.quality.rectification import (
+    CATEGORIES,
+    STATUSES,
+    RectificationError,
+    create_item,
+    list_items,
+    update_item,
+)
+from assistant.quality.report import ReportUnavailable, build_report, css, percent, print_pdf, summary_charts
+from assistant.quality.review import (
+    DIMENSIONS,
+    MARK_REASONS,
+    ReviewError,
+    conversation_turns,
+    findings,
+    mark_turn,
+    rate_sample,
+)
+from assistant.quality.sampling import PICK_LABELS, draw_sample
+from assistant.quality.summary import CHANNEL_LABELS, HANDOFF_LABELS, summarize
+from assistant.quality.unanswered import UnansweredGroup, suggester, unanswered_groups
+from knowledge_base.db import session
+from knowledge_base.models import Intent, ReviewSample, service_today
+from server.admin.routes import create_intent, update_intent
+from server.admin.schemas import IntentCreate, IntentUpdate
+from server.login import Forbidden, Login, csrf_protect, require_login
+from server.pages import render
+
+WINDOWS = (7, 30, 90)
+CSV_TABLES = ("days", "channels", "handoffs", "groups", "samples", "rectifications")
+
+
+def require_reviewer(login: Annotated[Login, Depends(require_login)]) -> Login:
+    """Quality pages: reviewers and admins."""
+    if login.role not in ("admin", "reviewer"):
+        raise Forbidden("这里只有质检员和管理员能用。")
+    return login
+
+
+ReviewerLogin = Annotated[Login, Depends(require_reviewer)]
+Days = Annotated[int, Query(ge=1, le=366)]
+
+
+def _admin_only(login: Login) -> None:
+    if login.role != "admin":
+        raise Forbidden("修改问答意图只有管理员能做。请把这一组告诉管理员。")
+
+
+def _fresh(request: Request) -> Any:
+    """The rollups brought up to date; returns the engine."""
+    engine = request.app.state.engine
+    rollup.bring_up_to_date(engine, request.app.state.settings.turn_log_days, service_today())
+    return engine
+
+
+def _groups(request: Request, days: int, limit: int = 20) -> list[UnansweredGroup]:
+    return unanswered_groups(request.app.state.engine, days, service_today(), limit,
+                             suggest=suggester(request.app.state.knowledge))
+
+
+def _day(value: str | None) -> date:
+    if not value:
+        return service_today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(status_code=422, detail="日期要写成 2026-11-30 这样。") from None
+
+
+pages = APIRouter(prefix="/admin/quality", include_in_schema=False,
+                  dependencies=[Depends(require_reviewer), Depends(csrf_protect)])
+api = APIRouter(prefix="/api/admin/quality", tags=["质检"],
+                dependencies=[Depends(require_reviewer), Depends(csrf_protect)])
+
+
+# --- The dashboard ---------------------------------------------------------------------
+
+
+@pages.get("")
+def dashboard(request: Request, login: ReviewerLogin, days: Days = 7,
+              channel: Annotated[str, Query(max_length=16)] = "") -> Response:
+    engine = _fresh(request)
+    summary = summarize(engine, days, channel=channel or None)
+    return render(request, "quality/dashboard.html", {
+        "summary": summary, "charts": summary_charts(summary), "days": days, "windows": WINDOWS,
+        "channel": channel, "channel_labels": CHANNEL_LABELS, "handoff_labels": HANDOFF_LABELS,
+        "groups": _groups(request, days, 5), "percent": percent, "csv_tables": CSV_TABLES,
+    }, login=login)
+
+
+@api.get("/summary")
+def summary_api(request: Request, days: Days = 7,
+                channel: Annotated[str, Query(max_length=16)] = "") -> dict[str, Any]:
+    """Figures of the last N service days: turns, conversations, handoffs by reason, resolution rate,
+    satisfaction, latency (ms), per channel and per day."""
+    return summarize(_fresh(request), days, channel=channel or None).as_json()
+
+
+# --- Unanswered groups -----------------------------------------------------------------
+
+
+@pages.get("/groups")
+def groups_page(request: Request, login: ReviewerLogin, days: Days = 7,
+                message: Annotated[str, Query(max_length=300)] = "") -> Response:
+    _fresh(request)
+    with session(request.app.state.engine) as db:
+        intents = [(row.id, row.title) for row in db.exec(select(Intent).where(Intent.enabled == True)  # noqa: E712
+                                                           .order_by(Intent.id))]
+    return render(request, "quality/groups.html", {"groups": _groups(request, days), "days": days,
+                                                    "windows": WINDOWS, "intents": intents, "message": message},
+                  login=login)
+
+
+@api.get("/groups")
+def groups_api(request: Request, days: Days = 7,
+               limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[dict[str, Any]]:
+    _fresh(request)
+    return [g.as_json() for g in _groups(request, days, limit)]
+
+
+class AddExamples(BaseModel):
+    intent: str = Field(max_length=64)
+    examples: list[str] = Field(min_length=1, max_length=100)
+
+
+def add_examples(body: AddExamples, login: Login, request: Request) -> Intent:
+    """The admin's own update, with the new examples after the old ones (duplicates dropped)."""
+    _admin_only(login)
+    knowledge: Knowledge = request.app.state.knowledge
+    with session(request.app.state.engine) as db:
+        row = db.get(Intent, body.intent)
+        if row is None:
+            raise HTTPException(status_code=404, detail=f"没有意图 {body.intent}。")
+        fields = {name: getattr(row, name) for name in IntentUpdate.model_fields if name != "version"}
+        fields["examples"] = list(dict.fromkeys([*row.examples, *(e.strip()[:200] for e in body.examples if e.strip())]))
+        update_intent(row.id, IntentUpdate(**fields, version=row.version), login, db, knowledge)
+        db.refresh(row)
+        return row
+
+
+@api.post("/groups/add-examples")
+def add_examples_api(body: AddExamples, login: ReviewerLogin, request: Request) -> dict[str, Any]:
+    row = add_examples(body, login, request)
+    return {"intent": row.id, "examples": len(row.examples), "version": row.version}
+
+
+def _problem_text(error: HTTPException) -> str:
+    detail = error.detail
+    if isinstance(detail, list):
+        return "；".join(str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail)
+    return str(detail)
+
+
+@pages.post("/groups/add-examples")
+async def add_examples_form(request: Request, login: ReviewerLogin) -> Response:
+    form = await request.form()
+    days = str(form.get("days") or "7")
+    try:
+        body = AddExamples(intent=str(form.get("intent") or ""),
+                           examples=[str(e) for e in form.getlist("examples")])
+        row = await run_in_threadpool(add_examples, body, login, request)
+        message = f"已把 {len(body.examples)} 句加到“{row.title}”，下一句话就按新例句回答。"
+    except HTTPException as error:
+        message = "没有保存：" + _problem_text(error)
+    except ValueError:
+        message = "没有保存：请选一个意图，至少勾选一句。"
+    return RedirectResponse(f"/admin/quality/groups?days={quote(days)}&message={quote(message)}", status_code=303)
+
+
+@pages.get("/groups/new-intent")
+def new_intent_page(request: Request, login: ReviewerLogin, key: Annotated[str, Query(max_length=20)],
+                    days: Days = 7) -> Response:
+    """The intent editor's fields, pre-filled from the group: its texts as examples, its leader as title."""
+    _admin_only(login)
+    _fresh(request)
+    found = next((g for g in _groups(request, days, 200) if g.key == key), None)
+    if found is None:
+        raise HTTPException(status_code=404, detail="这一组已经不在了（可能已经答上了），请回到分组页面。")
+    return render(request, "quality/new_intent.html", {"group": found, "days": days, "errors": [],
+                                                        "values": {"title": found.leader[:40]}}, login=login)
+
+
+@pages.post("/groups/new-intent")
+async def new_intent_submit(request: Request, login: ReviewerLogin) -> Response:
+    _admin_only(login)
+    form = await request.form()
+    body = IntentCreate(id=str(form.get("id") or "").strip(), title=str(form.get("title") or "").strip(),
+                        action="answer", examples=[str(e) for e in form.getlist("examples")],
+                        keywords=[k.strip() for k in str(form.get("keywords") or "").splitlines() if k.strip()],
+                        answer_display=str(form.get("answer_display") or "").strip())
+    try:
+        await run_in_threadpool(_create, body, login, request)
+    except HTTPException as error:
+        days = str(form.get("days") or "7")
+        return render(request, "quality/new_intent.html", {
+            "group": None, "days": int(days) if days.isdigit() else 7, "errors": [_problem_text(error)],
+            "values": body.model_dump(), "examples": body.examples}, login=login, status_code=422)
+    return RedirectResponse(f"/admin/intents/{quote(body.id)}?saved=1", status_code=303)
+
+
+def _create(body: IntentCreate, login: Login, request: Request) -> None:
+    with session(request.app.state.engine) as db:
+        create_intent(body, login, db, request.app.state.knowledge)
+
+
+# --- The daily sample and the review --------------------------------------------------
+
+
+@pages.get("/samples")
+def samples_page(request: Request, login: ReviewerLogin, day: Annotated[str, Query(max_length=10)] = "") -> Response:
+    engine = _fresh(request)
+    chosen = _day(day)
+    samples = draw_sample(engine, chosen)
+    return render(request, "quality/samples.html", {
+        "day": chosen, "samples": samples, "pick_labels": PICK_LABELS, "findings": findings(engine, samples),
+        "channel_labels": CHANNEL_LABELS, "previous": chosen - timedelta(days=1), "next": chosen + timedelta(days=1),
+    }, login=login)
+
+
+def _sample_or_404(request: Request, sample_id: int) -> ReviewSample:
+    with session(request.app.state.engine) as db:
+        sample = db.get(ReviewSample, sample_id)
+    if sample is None:
+        raise HTTPException(status_code=404, detail="没有这次抽检。")
+    return sample
+
+
+@pages.get("/samples/{sample_id}")
+def sample_page(request: Request, login: ReviewerLogin, sample_id: int,
+                message: Annotated[str, Query(max_length=200)] = "") -> Response:
+    sample = _sample_or_404(request, sample_id)
+    return render(request, "quality/sample.html", {
+        "sample": sample, "turns": conversation_turns(request.app.state.engine, sample), "reasons": MARK_REASONS,
+        "dimensions": DIMENSIONS, "pick_labels": PICK_LABELS, "channel_labels": CHANNEL_LABELS,
+        "message": message}, login=login)
+
+
+@pages.post("/samples/{sample_id}/marks")
+async def mark_form(request: Request, login: ReviewerLogin, sample_id: int) -> Response:
+    form = await request.form()
+    message = "已保存。"
+    try:
+        turn_id = int(str(form.get("turn_id") or "0"))
+        correct = form.get("verdict") == "right"
+        mark_turn(request.app.state.engine, sample_id, turn_id, correct, str(form.get("reason") or ""), login.name)
+    except (ReviewError, ValueError) as error:
+        message = str(error) if isinstance(error, ReviewError) else "请选对或错。"
+    return RedirectResponse(f"/admin/quality/samples/{sample_id}?message={quote(message)}#turns", status_code=303)
+
+
+@pages.post("/samples/{sample_id}/rating")
+async def rating_form(request: Request, login: ReviewerLogin, sample_id: int) -> Response:
+    form = await request.form()
+    message = "评分已保存。"
+    try:
+        ratings = {name: int(str(form.get(name) or "0")) for name in DIMENSIONS}
+        rate_sample(request.app.state.engine, sample_id, ratings, str(form.get("comment") or ""), login.name)
+    except (ReviewError, ValueError) as error:
+        message = str(error) if isinstance(error, ReviewError) else "请给每一项打 1 到 5 分。"
+    return RedirectResponse(f"/admin/quality/samples/{sample_id}?message={quote(message)}", status_code=303)
+
+
+class MarkBody(BaseModel):
+    turn_id: int
+    correct: bool
+    reason: str = Field("", max_length=32)
+
+
+class RatingBody(BaseModel):
+    attitude: int
+    clarity: int
+    need_discovered: int
+    comment: str = Field("", max_length=1000)
+
+
+@api.post("/samples/draw")
+def draw_api(request: Request, day: Annotated[str, Query(max_length=10)] = "") -> list[dict[str, Any]]:
+    samples = draw_sample(_fresh(request), _day(day))
+    return [{"id": s.id, "session_id": s.session_id, "channel": s.channel, "picked_for": s.picked_for,
+             "status": s.status} for s in samples]
+
+
+@api.post("/samples/{sample_id}/marks")
+def mark_api(request: Request, login: ReviewerLogin, sample_id: int, body: MarkBody) -> dict[str, str]:
+    try:
+        mark_turn(request.app.state.engine, sample_id, body.turn_id, body.correct, body.reason, login.name)
+    except ReviewError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+    return {"status": "saved"}
+
+
+@api.post("/samples/{sample_id}/rating")
+def rating_api(request: Request, login: ReviewerLogin, sample_id: int, body: RatingBody) -> dict[str, str]:
+    try:
+        rate_sample(request.app.state.engine, sample_id, body.model_dump(exclude={"comment"}), body.comment,
+                    login.name)
+    except ReviewError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+    return {"status": "saved"}
+
+
+# --- Rectification items ----------------------------------------------------------------
+
+
+@pages.get("/rectifications")
+def rectifications_page(request: Request, login: ReviewerLogin,
+                        message: Annotated[str, Query(max_length=200)] = "",
+                        group: Annotated[str, Query(max_length=20)] = "", days: Days = 7) -> Response:
+    engine = _fresh(request)
+    source = next((g for g in _groups(request, days, 200) if g.key == group), None) if group else None
+    return render(request, "quality/rectifications.html", {
+        "items": list_items(engine, service_today()), "categories": CATEGORIES, "statuses": STATUSES,
+        "message": message, "source": source, "default_deadline": service_today() + timedelta(days=7),
+    }, login=login)
+
+
+def _deadline(value: Any) -> date:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise RectificationError("期限要写成 2026-12-07 这样。") from None
+
+
+@pages.post("/rectifications")
+async def rectification_create_form(request: Request, login: ReviewerLogin) -> Response:
+    form = await request.form()
+    message = "已添加整改。"
+    try:
+        create_item(request.app.state.engine, str(form.get("title") or ""), str(form.get("category") or ""),
+                    str(form.get("owner") or ""), _deadline(form.get("deadline")), str(form.get("source") or ""),
+                    [str(t) for t in form.getlist("utterances")], str(form.get("note") or ""))
+    except RectificationError as error:
+        message = str(error)
+    return RedirectResponse(f"/admin/quality/rectifications?message={quote(message)}", status_code=303)
+
+
+@pages.post("/rectifications/{item_id}")
+async def rectification_update_form(request: Request, login: ReviewerLogin, item_id: int) -> Response:
+    form = await request.form()
+    message = "已更新。"
+    try:
+        update_item(request.app.state.engine, item_id, str(form.get("status") or ""),
+                    str(form.get("owner") or "") or None,
+                    _deadline(form.get("deadline")) if form.get("deadline") else None,
+                    str(form["note"]) if "note" in form else None)
+    except RectificationError as error:
+        message = str(error)
+    return RedirectResponse(f"/admin/quality/rectifications?message={quote(message)}", status_code=303)
+
+
+class RectificationBody(BaseModel):
+    title: str = Field(max_length=200)
+    category: str = Field(max_length=32)
+    owner: str = Field(max_length=64)
+    deadline: date
+    source: str = Field("", max_length=100)
+    utterances: list[str] = Field(default_factory=list, max_length=200)
+    note: str = Field("", max_length=2000)
+
+
+class RectificationUpdate(BaseModel):
+    status: str = Field(max_length=16)
+    owner: str | None = Field(None, max_length=64)
+    deadline: date | None = None
+    note: str | None = Field(None, max_length=2000)
+
+
+def _item_json(view: Any) -> dict[str, Any]:
+    item = view.item
+    return {"id": item.id, "title": item.title, "category": item.category, "owner": item.owner,
+            "deadline": item.deadline.isoformat(), "status": item.status, "source": item.source,
+            "overdue": view.overdue, "utterances": item.utterances,
+            "effect": {"before_per_1000": view.effect.before_per_1000, "after_per_1000": view.effect.after_per_1000,
+                       "improved": view.effect.improved}}
+
+
+@api.get("/rectifications")
+def rectifications_api(request: Request) -> list[dict[str, Any]]:
+    return [_item_json(v) for v in list_items(_fresh(request), service_today())]
+
+
+@api.post("/rectifications", status_code=201)
+def rectification_create_api(request: Request, body: RectificationBody) -> dict[str, Any]:
+    try:
+        item = create_item(request.app.state.engine, body.title, body.category, body.owner, body.deadline,
+                           body.source, body.utterances, body.note)
+    except RectificationError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+    return {"id": item.id}
+
+
+@api.put("/rectifications/{item_id}")
+def rectification_update_api(request: Request, item_id: int, body: RectificationUpdate) -> dict[str, Any]:
+    try:
+        update_item(request.app.state.engine, item_id, body.status, body.owner, body.deadline, body.note)
+    except RectificationError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+    view = next(v for v in list_items(_fresh(request), service_today()) if v.item.id == item_id)
+    return _item_json(view)
+
+
+# --- The daily report and CSV -----------------------------------------------------------
+
+
+@pages.get("/report", response_class=HTMLResponse)
+def report_page(request: Request, day: Annotated[str, Query(max_length=10)] = "") -> HTMLResponse:
+    engine = _fresh(request)
+    report = build_report(engine, _day(day), suggester(request.app.state.knowledge),
+                          stylesheet="/admin/quality/report.css")
+    return HTMLResponse(report.html)
+
+
+@pages.get("/report.css")
+def report_css() -> Response:
+    return Response(css(), media_type="text/css; charset=utf-8")
+
+
+@pages.get("/report.pdf")
+async def report_pdf(request: Request, day: Annotated[str, Query(max_length=10)] = "") -> Response:
+    import tempfile
+    from pathlib import Path
+
+    chosen = _day(day)
+    engine = await run_in_threadpool(_fresh, request)
+    report = await run_in_threadpool(build_report, engine, chosen, suggester(request.app.state.knowledge))
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "report.pdf"
+        try:
+            await run_in_threadpool(print_pdf, report.html, out)
+        except ReportUnavailable as error:
+            raise HTTPException(status_code=503, detail=str(error)) from None
+        body = out.read_bytes()
+    return Response(body, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="quality-{chosen.isoformat()}.pdf"'})
+
+
+def _csv_rows(request: Request, table: str, days: int) -> tuple[list[str], list[list[Any]]]:
+    engine = _fresh(request)
+    if table in ("days", "channels"):
+        summary = summarize(engine, days)
+        rows = summary.by_day if table == "days" else summary.by_channel
+        header = ["日期" if table == "days" else "渠道", "对话", "轮数", "解决率", "转人工", "没听懂比例", "确认比例",
+                  "紧急情况", "诈骗提醒", "满意", "一般", "不满意", "响应中位数毫秒", "响应p90毫秒"]
+        return header, [[f.label if table == "days" else CHANNEL_LABELS.get(f.label, f.label), f.conversations,
+                         f.turns, f.resolution_rate, sum(f.handoffs.values()), f.none_rate, f.confirm_rate,
+                         f.emergencies, f.frauds, *f.satisfaction.values(), f.latency_ms["median"],
+                         f.latency_ms["p90"]] for f in rows]
+    if table == "handoffs":
+        total = summarize(engine, days).total
+        return ["原因", "次数"], [[HANDOFF_LABELS.get(r, r), n] for r, n in sorted(total.handoffs.items())]
+    if table == "groups":
+        return (["次数", "代表说法", "原因", "全部说法"],
+                [[g.count, g.leader, "；".join(f"{k} {v}" for k, v in g.reasons.items()),
+                  "、".join(m.text for m in g.members)] for g in _groups(request, days, 200)])
+    if table == "samples":
+        samples = draw_sample(engine, service_today())
+        return (["编号", "对话", "渠道", "抽中原因", "状态", "服务态度", "表达清楚", "发现需求"],
+                [[s.id, s.session_id, CHANNEL_LABELS.get(s.channel, s.channel), PICK_LABELS.get(s.picked_for, s.picked_for),
+                  s.status, s.attitude, s.clarity, s.need_discovered] for s in samples])
+    views = list_items(engine, service_today())
+    return (["编号", "问题", "类别", "负责人", "期限", "状态", "逾期", "之前每千轮", "之后每千轮"],
+            [[v.item.id, v.item.title, CATEGORIES.get(v.item.category, v.item.category), v.item.owner,
+              v.item.deadline.isoformat(), STATUSES.get(v.item.status, v.item.status), "是" if v.overdue else "否",
+              v.effect.before_per_1000, v.effect.after_per_1000] for v in views])
+
+
+@api.get("/export/{table}.csv")
+def export_csv(request: Request, table: str, days: Days = 7) -> Response:
+    """Any of the dashboard's tables as CSV (UTF-8 with BOM, so Excel shows the Chinese)."""
+    if table not in CSV_TABLES:
+        raise HTTPException(status_code=404, detail=f"没有这张表。可以导出：{'、'.join(CSV_TABLES)}。")
+    header, rows = _csv_rows(request, table, days)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(["" if cell is None else cell for cell in row] for row in rows)
+    return Response("\ufeff" + buffer.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="quality-{table}-{days}d.csv"'})
+
+
+router = APIRouter()
+router.include_router(pages)
+router.include_router(api)

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from knowledge_base.db import session
-from knowledge_base.models import PhoneCall, utc_now
+from knowledge_base.models import HandoffTicket, PhoneCall, utc_now
 
 # What a caller-ID "number" may hold: digits, an optional leading +. Anything else (a name, "anonymous",
 # an empty CALLERID) is no number at all, and the caller is served as anonymous.
@@ -104,20 +104,33 @@ def end_call(engine: Engine, call_uuid: str, next_step: str, reason: str, queue:
         db.commit()
 
 
-def outcome_json(call: PhoneCall) -> dict[str, Any]:
-    """The dialplan's answer: ``{"next": "transfer", "queue": ..., "ticket": ...}`` or ``{"next": "hangup"}``.
+def outcome_json(call: PhoneCall, priority: int | None = None) -> dict[str, Any]:
+    """The dialplan's answer: ``{"next": "transfer", "queue": ..., "ticket": ..., "priority": ...}`` or
+    ``{"next": "hangup"}``. ``priority`` is the ticket's (0 emergency, 1 complaint or fraud, 2 other), so
+    the PBX's queue can put an emergency first too.
 
     A call still running (or never connected) reads as hangup: the dialplan only asks once the socket
     has closed, and when in doubt the safe thing is not to ring a queue."""
     if call.next == CallOutcome.TRANSFER:
-        return {"next": CallOutcome.TRANSFER, "queue": call.queue, "ticket": call.ticket_id}
+        return {"next": CallOutcome.TRANSFER, "queue": call.queue, "ticket": call.ticket_id,
+                "priority": 2 if priority is None else priority}
     return {"next": CallOutcome.HANGUP}
 
 
-def outcome_text(call: PhoneCall) -> str:
-    """The same for a dialplan without JSON functions: ``transfer,<queue>,<ticket>`` or ``hangup``
-    (read with ``${CUT(...)}``)."""
-    answer = outcome_json(call)
+def outcome_text(call: PhoneCall, priority: int | None = None) -> str:
+    """The same for a dialplan without JSON functions: ``transfer,<queue>,<ticket>,<priority>`` or
+    ``hangup`` (read with ``${CUT(...)}``)."""
+    answer = outcome_json(call, priority)
     if answer["next"] == CallOutcome.TRANSFER:
-        return f"transfer,{answer['queue']},{answer['ticket'] or ''}"
+        return f"transfer,{answer['queue']},{answer['ticket'] or ''},{answer['priority']}"
     return "hangup"
+
+
+def load_outcome(engine: Engine, call_uuid: str) -> tuple[PhoneCall, int | None] | None:
+    """The call and, for a transfer, its ticket's priority (read now: an emergency raised while queued counts)."""
+    with session(engine) as db:
+        call = db.get(PhoneCall, call_uuid)
+        if call is None:
+            return None
+        ticket = db.get(HandoffTicket, call.ticket_id) if call.ticket_id is not None else None
+        return call, ticket.priority if ticket is not None else None

@@ -17,10 +17,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 
-from assistant.phone.calls import canonical_uuid, outcome_json, outcome_text, register_call
+from assistant.phone.calls import canonical_uuid, load_outcome, outcome_json, outcome_text, register_call
 from assistant.phone.line import token_matches
 from knowledge_base.db import session
-from knowledge_base.models import PhoneCall
 
 router = APIRouter(prefix="/api/phone", tags=["电话"])
 
@@ -72,8 +71,9 @@ async def register(request: Request) -> dict[str, Any]:
 
 @router.get("/calls/{call_uuid}", response_model=None)
 async def outcome(call_uuid: str, request: Request, format: str = "json") -> Response | dict[str, Any]:
-    """What the dialplan does next: ``{"next": "transfer", "queue", "ticket"}`` or ``{"next": "hangup"}``;
-    ``?format=text`` gives ``transfer,<queue>,<ticket>`` or ``hangup`` for ``${CUT()}``."""
+    """What the dialplan does next: ``{"next": "transfer", "queue", "ticket", "priority"}`` or
+    ``{"next": "hangup"}``; ``?format=text`` gives ``transfer,<queue>,<ticket>,<priority>`` or ``hangup``
+    for ``${CUT()}`` (priority 0 is an emergency)."""
     _require_pbx(request)
     return await _outcome(call_uuid, request, format)
 
@@ -93,16 +93,13 @@ async def _outcome(call_uuid: str, request: Request, format: str) -> Response | 
     except ValueError:
         raise HTTPException(422, _BAD_UUID) from None
 
-    def load() -> PhoneCall | None:
-        with session(request.app.state.engine) as db:
-            return db.get(PhoneCall, key)
-
-    call = await run_in_threadpool(load)
-    if call is None:
+    found = await run_in_threadpool(load_outcome, request.app.state.engine, key)
+    if found is None:
         raise HTTPException(404, "没有这个通话。")
+    call, priority = found
     if format == "text":
-        return PlainTextResponse(outcome_text(call))
-    return outcome_json(call)
+        return PlainTextResponse(outcome_text(call, priority))
+    return outcome_json(call, priority)
 
 
 async def start_line(app: Any) -> Any:

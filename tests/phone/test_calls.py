@@ -47,6 +47,6 @@ def test_a_transfer_is_never_turned_back_into_a_hangup(engine) -> None:  # type:
     end_call(engine, UUID.lower(), CallOutcome.HANGUP, "caller_hangup")  # the caller hangs up as it transfers
     with session(engine) as db:
         call = db.get(PhoneCall, UUID.lower())
-    assert outcome_json(call) == {"next": "transfer", "queue": "xiaodian-staff", "ticket": 7}
-    assert outcome_text(call) == "transfer,xiaodian-staff,7"
+    assert outcome_json(call, 0) == {"next": "transfer", "queue": "xiaodian-staff", "ticket": 7, "priority": 0}
+    assert outcome_text(call, 0) == "transfer,xiaodian-staff,7,0"
     assert outcome_json(PhoneCall(uuid=UUID.lower())) == {"next": "hangup"}  # still running: never ring a queue

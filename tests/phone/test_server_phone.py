@@ -46,7 +46,8 @@ def test_the_dialplan_registers_transfers_on_0_and_reads_the_outcome(tmp_path: P
         outcome = pbx.get(f"/api/phone/calls/{call_uuid}", headers=headers).json()
         assert outcome["next"] == "transfer" and outcome["queue"] == "xiaodian-staff"
         text = pbx.get(f"/api/phone/calls/{call_uuid}?format=text", headers=headers).text
-        assert text == f"transfer,xiaodian-staff,{outcome['ticket']}"
+        assert outcome["priority"] == 2  # asked for staff; an emergency would be 0
+        assert text == f"transfer,xiaodian-staff,{outcome['ticket']},2"
         posted = pbx.post(f"/api/phone/calls/{call_uuid}", data={"token": token, "format": "text"})  # ${CURL(url,data)}
         assert posted.text == text
         assert pbx.post(f"/api/phone/calls/{call_uuid}", data={"format": "text"}).status_code == 403

@@ -6,17 +6,17 @@ Who reads them: very often a relative abroad, on a phone, who was sent the link.
   "这笔电费已经交清了", the amount, the account and holder masked, the time and the transaction number.
 - An expired or replaced link offers a fresh one, sent by SMS to the phone on file (never to a number
   typed on the page, and the number is shown only masked), or the holder calls 95598; nobody is sent to
-  a hall. Asking is bounded per address and per account (``PayLinkRequest``): an SMS costs money and
-  reaches a real person.
+  a hall. The SMS sent are bounded per address and per account (``PayLinkRequest``, one row per SMS
+  sent): an SMS costs money and reaches a real person.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Literal
+from typing import Any, Literal
 
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, delete, func, select
 
 from assistant.answers import mask_name
 from assistant.formatting import yuan
@@ -28,8 +28,10 @@ from knowledge_base.models import Account, Payment, PaymentLink, PayLinkRequest,
 # 95598 as dialled from abroad (the pages are read by relatives overseas as often as at home).
 HOTLINE_ABROAD = "+86-95598"
 HOTLINE_TEXT = f"户主本人拨打95598（在国外请拨 {HOTLINE_ABROAD}）"
-FRESH_PER_CLIENT_HOUR = 5  # asks from one address in an hour (refused ones count too)
-FRESH_PER_ACCOUNT_DAY = 3  # asks for one account in a day: at most this many SMS reach the holder
+# Both bounds count SMS actually sent (a refused ask writes nothing, so it neither grows the table nor
+# uses up the holder's day for a relative asking from elsewhere).
+FRESH_PER_CLIENT_HOUR = 5  # SMS sent at one address's asking in an hour
+FRESH_PER_ACCOUNT_DAY = 3  # SMS sent for one account in a day: at most this many reach the holder
 PROVIDER_NAMES = {"alipay": "支付宝", "wechatpay": "微信支付", "sandbox": "沙箱支付（演示，没有真的扣钱）"}
 
 
@@ -93,6 +95,30 @@ class FreshLink:
     message: str  # polite Chinese for the page
 
 
+_TOO_MANY = FreshLink("too_many",
+                      f"已经重新获取过几次了，请先看看户主手机上的短信。还不行的话，请{HOTLINE_TEXT}。")
+
+
+def _over_limits(db: Session, client: str, account: str, now: datetime, before_id: int | None = None) -> bool:
+    """Whether the SMS already sent (one ``PayLinkRequest`` row each) reach either bound; with ``before_id``,
+    only those whose place was held before that one."""
+    def count(*where: Any) -> int:
+        earlier = (col(PayLinkRequest.id) < before_id,) if before_id is not None else ()
+        return db.exec(select(func.count()).select_from(PayLinkRequest).where(*where, *earlier)).one()
+
+    return (count(col(PayLinkRequest.client) == client, col(PayLinkRequest.at) >= now - timedelta(hours=1))
+            >= FRESH_PER_CLIENT_HOUR
+            or count(col(PayLinkRequest.account_number) == account, col(PayLinkRequest.at) >= now - timedelta(days=1))
+            >= FRESH_PER_ACCOUNT_DAY)
+
+
+def _give_back(payments: PaymentService, place_id: int | None) -> None:
+    """No SMS went out for this place: it must not count (nor stay in the table)."""
+    with session(payments.engine) as db:
+        db.exec(delete(PayLinkRequest).where(col(PayLinkRequest.id) == place_id))  # type: ignore[call-overload]
+        db.commit()
+
+
 def request_fresh_link(payments: PaymentService, sender: SmsSender | None, token: str, client: str,
                        now: datetime | None = None) -> FreshLink:
     """A new link for the account of an expired or replaced one, by SMS to the phone on file."""
@@ -106,21 +132,26 @@ def request_fresh_link(payments: PaymentService, sender: SmsSender | None, token
         if link is None:
             return FreshLink("unknown", f"没有找到这笔电费。请{HOTLINE_TEXT}。")
         account = link.account_number
-        asked = db.exec(select(func.count()).select_from(PayLinkRequest).where(
-            col(PayLinkRequest.client) == client, col(PayLinkRequest.at) >= now - timedelta(hours=1))).one()
-        sent = db.exec(select(func.count()).select_from(PayLinkRequest).where(
-            col(PayLinkRequest.account_number) == account, col(PayLinkRequest.at) >= now - timedelta(days=1))).one()
-        db.add(PayLinkRequest(client=client, account_number=account, at=now))
+        if _over_limits(db, client, account, now):  # refused: read only, nothing written
+            return _TOO_MANY
+        if sender is None:
+            return FreshLink("no_sms", f"现在没法发短信。请{HOTLINE_TEXT}，重新获取付款链接。")
+        # Hold a place before sending (so parallel asks cannot all pass the count), then look again at the
+        # places held before ours: the first ones win. A place that sends nothing is given back.
+        place = PayLinkRequest(client=client, account_number=account, at=now)
+        db.add(place)
         db.commit()
-    if asked >= FRESH_PER_CLIENT_HOUR or sent >= FRESH_PER_ACCOUNT_DAY:
-        return FreshLink("too_many", f"已经重新获取过几次了，请先看看户主手机上的短信。还不行的话，请{HOTLINE_TEXT}。")
-    if sender is None:
-        return FreshLink("no_sms", f"现在没法发短信。请{HOTLINE_TEXT}，重新获取付款链接。")
+        place_id = place.id
+        if _over_limits(db, client, account, now, before_id=place_id):
+            db.delete(place)
+            db.commit()
+            return _TOO_MANY
     try:
         issued = payments.create_link(account, channel="sms")
-    except NothingToPay:
-        return FreshLink("paid", "这笔电费已经交清了，不需要再付款。谢谢您！")
-    except UnknownAccount:
+    except (NothingToPay, UnknownAccount) as problem:
+        _give_back(payments, place_id)
+        if isinstance(problem, NothingToPay):
+            return FreshLink("paid", "这笔电费已经交清了，不需要再付款。谢谢您！")
         return FreshLink("unknown", f"没有找到这个户号。请{HOTLINE_TEXT}。")
     with session(payments.engine) as db:
         phone = db.get(Account, account).phone  # type: ignore[union-attr]

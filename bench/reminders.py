@@ -112,15 +112,21 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--keep", type=Path, help="a folder for the SQLite databases, kept between runs: "
+                        "generate once (the slow part), time the runs later on a quiet machine")
     options = parser.parse_args()
     if options.child:
         _child(options.child, options.batch, options.name)
         return
     sizes = [int(size) for size in options.sizes.split(",")]
-    with tempfile.TemporaryDirectory(prefix="xiaodian-bench-reminders-") as folder:
+    with tempfile.TemporaryDirectory(prefix="xiaodian-bench-reminders-") as scratch:
+        folder = options.keep or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
         for size in sizes:
-            url = f"sqlite:///{Path(folder) / f'r{size}.db'}"
-            print(f"generating {size:,} accounts on SQLite: {_prepare(url, size):.0f} s", flush=True)
+            database = folder / f"r{size}.db"
+            url = f"sqlite:///{database}"
+            if not (options.keep and database.exists()):
+                print(f"generating {size:,} accounts on SQLite: {_prepare(url, size):.0f} s", flush=True)
             _measure("SQLite", url, size, 1, options.repeats, options.batch)
     if options.no_postgres:
         return

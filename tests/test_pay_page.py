@@ -8,12 +8,14 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from assistant.formatting import yuan
+from assistant.pay_pages import FRESH_PER_ACCOUNT_DAY, FRESH_PER_CLIENT_HOUR, request_fresh_link
 from assistant.payments import IssuedLink
+from assistant.sms import sms_sender
 from knowledge_base.db import session
-from knowledge_base.models import Bill, PaymentLink, SmsMessage, utc_now
+from knowledge_base.models import Bill, PaymentLink, PayLinkRequest, SmsMessage, utc_now
 from knowledge_base.settings import Settings
 from tests.browser_fixtures import ARTIFACTS, browser  # noqa: F401
 from tests.server_fixtures import LiveServer, free_port, serving
@@ -123,6 +125,34 @@ def test_an_expired_link_offers_a_fresh_one_to_the_phone_on_file_from_abroad(bro
     codes = [httpx.post(f"{url}/fresh", timeout=10).status_code for _ in range(4)]
     assert codes[:2] == [200, 200] and codes[-1] == 429
     assert len(sms_to(live, "13800000003")) == 3
+
+
+def test_refused_asks_write_nothing_and_do_not_lock_the_relative_out(live: LiveServer) -> None:
+    """Only SMS actually sent are counted (and stored): asks refused at one busy address, or that send
+    nothing, neither grow the table nor use up the holder's few SMS a day that a relative elsewhere needs."""
+    payments, sender = live.app.state.services.payments, sms_sender(live.app.state.settings)
+    wang, zhang = expired_link(live), live.app.state.services.payments.create_link("3201000001")
+    busy, relative = "203.0.113.9", "198.51.100.7"
+    assert request_fresh_link(payments, None, zhang.token, relative).outcome == "no_sms"  # nothing sent: not counted
+    asked = [request_fresh_link(payments, sender, wang.token, busy).outcome for _ in range(FRESH_PER_ACCOUNT_DAY + 2)]
+    assert asked == ["sent"] * FRESH_PER_ACCOUNT_DAY + ["too_many"] * 2
+    left = FRESH_PER_CLIENT_HOUR - FRESH_PER_ACCOUNT_DAY  # what the busy address may still have sent this hour
+    asked = [request_fresh_link(payments, sender, zhang.token, busy).outcome for _ in range(20)]
+    assert asked == ["sent"] * left + ["too_many"] * (20 - left)
+    assert request_fresh_link(payments, sender, zhang.token, relative).outcome == "sent"
+    with session(live.app.state.engine) as db:
+        rows = db.exec(select(func.count()).select_from(PayLinkRequest)).one()
+    assert rows == FRESH_PER_CLIENT_HOUR + 1  # one per SMS sent
+    assert len(sms_to(live, "13800000001")) == left + 1
+    with session(live.app.state.engine) as db:  # 王国强's bills are paid at the hall: an ask days later sends nothing
+        for bill in db.exec(select(Bill).where(col(Bill.account_number) == "3201000003")):
+            bill.paid_at = utc_now()
+            db.add(bill)
+        db.commit()
+    later = utc_now() + timedelta(days=2)
+    assert request_fresh_link(payments, sender, wang.token, relative, now=later).outcome == "paid"
+    with session(live.app.state.engine) as db:
+        assert db.exec(select(func.count()).select_from(PayLinkRequest)).one() == rows
 
 
 def test_a_broken_link_says_what_to_do_without_a_hall(browser, live: LiveServer) -> None:  # noqa: F811

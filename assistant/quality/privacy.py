@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -26,3 +28,21 @@ def masked(text: str, names: list[str] = ()) -> str:  # type: ignore[assignment]
         if len(name) >= 2:
             text = text.replace(name, mask_name(name))
     return text
+
+
+def conversation_ref(session_id: str) -> str:
+    """What reviewers see of a conversation's session id. The session id is the bearer credential of a
+    (possibly verified) live conversation, so reviewers get a one-way digest of it: the same for every
+    export of the day, useless as a session id (finding 1 of the red-team report)."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:12]
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: object) -> object:
+    """A CSV cell as Excel will show it, never run it: text starting like a formula gets a leading '."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS):
+        return "'" + cell
+    return cell

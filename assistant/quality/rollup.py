@@ -27,9 +27,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from assistant.quality import latency
-from assistant.sms import mask_phones_in
+from assistant.quality.privacy import masked
 from intents import ids
 from knowledge_base.models import (
+    Account,
     HandoffTicket,
     QualityConversation,
     QualityCursor,
@@ -108,12 +109,15 @@ class _Batch:
     # What each stored conversation counted for before this batch: (resolved, handoff reason).
     counted_before: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
     utterances: dict[tuple[date, str, str], list[Any]] = field(default_factory=dict)  # key → [count, example]
+    holders: dict[str, str] = field(default_factory=dict)  # account number → holder's name, of this batch
 
-    def unanswered(self, day: date, normalized: str, reason: str, said: str) -> None:
-        text = normalized.strip()[:MAX_TEXT]
+    def unanswered(self, day: date, normalized: str, reason: str, said: str, account: str | None) -> None:
+        # Stored as reviewers may see it: phones and the conversation's account holder's name masked.
+        names = [self.holders[account]] if account in self.holders else []
+        text = masked(normalized.strip(), names)[:MAX_TEXT]
         if not text:
             return
-        entry = self.utterances.setdefault((day, text, reason), [0, mask_phones_in(said)[:MAX_TEXT]])
+        entry = self.utterances.setdefault((day, text, reason), [0, masked(said, names)[:MAX_TEXT]])
         entry[0] += 1
 
 
@@ -133,6 +137,13 @@ def _load_conversations(connection: Connection, session_ids: list[str]) -> dict[
         for row in connection.execute(select(_conversation_table).where(_conversation_table.c.session_id.in_(chunk))):
             found[row.session_id] = dict(row._mapping)
     return found
+
+
+def _holders(connection: Connection, accounts: set[str | None]) -> dict[str, str]:
+    """The holders' names of these accounts, so what a verified customer said is stored with it masked."""
+    wanted = sorted(a for a in accounts if a)
+    return {number: holder for start in range(0, len(wanted), 500) for number, holder in connection.execute(
+        select(Account.number, Account.holder).where(Account.number.in_(wanted[start:start + 500])))}  # type: ignore[attr-defined]
 
 
 def _resolved(conversation: dict[str, Any]) -> bool:
@@ -204,17 +215,17 @@ def _count_turn(batch: _Batch, turn: Any, handoffs: dict[str, str]) -> None:
 
     # What this turn says about itself, and about the utterance before it.
     if turn.decision == "none" and turn.intent == ids.OUT_OF_SCOPE:
-        batch.unanswered(day, normalized, "none", turn.input_text)
+        batch.unanswered(day, normalized, "none", turn.input_text, conversation["account_number"])
     previous_was_request = bool(previous_text) and previous_intent not in CONTROL_INTENTS
     if previous_was_request:
         if previous_decision == "confirm" and turn.intent == ids.AFFIRM:
-            batch.unanswered(day, previous_text, "confirm", previous_text)
+            batch.unanswered(day, previous_text, "confirm", previous_text, conversation["account_number"])
         elif previous_decision in ("accept", "confirm") and is_correction(normalized, turn.intent):
-            batch.unanswered(day, previous_text, "correction", previous_text)
+            batch.unanswered(day, previous_text, "correction", previous_text, conversation["account_number"])
         elif turn.intent == ids.REPEAT and previous_decision == "accept":
-            batch.unanswered(day, previous_text, "repeat", previous_text)
+            batch.unanswered(day, previous_text, "repeat", previous_text, conversation["account_number"])
         elif turn.intent == ids.HUMAN_AGENT:
-            batch.unanswered(day, previous_text, "handoff", previous_text)
+            batch.unanswered(day, previous_text, "handoff", previous_text, conversation["account_number"])
     conversation["last_at"] = turn.at
     conversation["last_text"] = normalized[:MAX_TEXT]
     conversation["last_intent"] = turn.intent
@@ -308,6 +319,8 @@ def _refresh_batch(engine: Engine, batch_size: int) -> tuple[int, int]:
             handoffs = _handoff_reasons(connection, earliest - timedelta(minutes=1))
             batch.conversations = _load_conversations(connection, list({t.session_id for t in turns}))
             batch.counted_before = {sid: (_resolved(c), c["handoff_reason"]) for sid, c in batch.conversations.items()}
+            batch.holders = _holders(connection, {t.account_number for t in turns}
+                                     | {c["account_number"] for c in batch.conversations.values()})
             for turn in turns:
                 _count_turn(batch, turn, handoffs)
             _count_conversations(batch)

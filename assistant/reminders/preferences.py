@@ -63,6 +63,18 @@ def problems(preferences: Preferences) -> list[str]:
     return found
 
 
+def family_phone_meant(typed: str, on_file: str) -> str:
+    """The family phone a staff form means. The form shows the number on file masked (any staff member
+    may open it), so that masked text sent back unchanged means "keep the number on file"."""
+    typed = typed.strip()
+    return on_file if on_file and typed == mask_phone(on_file) else typed
+
+
+def family_phone_shown(phone: str, on_file: str) -> str:
+    """What the staff form shows: the number on file only masked; a number just typed as typed."""
+    return mask_phone(on_file) if on_file and phone == on_file else phone
+
+
 def save(db: Session, account_number: str, preferences: Preferences, now: datetime, actor: str,
          consent_channel: str) -> ReminderSubscription:
     """Store the preferences in the caller's transaction, with consent (time and channel) when switched on,

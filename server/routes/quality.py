@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import time
 from datetime import date, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -23,6 +25,7 @@ from sqlmodel import select
 
 from assistant.knowledge import Knowledge
 from assistant.quality import rollup
+from assistant.quality.privacy import conversation_ref, spreadsheet_safe
 from assistant.quality.rectification import (
     CATEGORIES,
     STATUSES,
@@ -301,7 +304,8 @@ class RatingBody(BaseModel):
 @api.post("/samples/draw")
 def draw_api(request: Request, day: Annotated[str, Query(max_length=10)] = "") -> list[dict[str, Any]]:
     samples = draw_sample(_fresh(request), _day(day))
-    return [{"id": s.id, "session_id": s.session_id, "channel": s.channel, "picked_for": s.picked_for,
+    # Never the session id: it would let a reviewer continue the customer's live conversation.
+    return [{"id": s.id, "conversation": conversation_ref(s.session_id), "channel": s.channel, "picked_for": s.picked_for,
              "status": s.status} for s in samples]
 
 
@@ -440,23 +444,59 @@ def report_css() -> Response:
     return Response(css(), media_type="text/css; charset=utf-8")
 
 
+# One Chromium print at a time per process (each takes hundreds of MB on a 2-core box); a request that
+# finds a print running is told politely to try again, and the day's PDF is kept a few minutes so
+# reloads and a second reviewer do not print it again.
+_PRINTING = threading.Lock()
+PDF_CACHE_SECONDS = 300.0
+PDF_CACHE_DAYS = 7  # at most this many days' PDFs kept at once
+
+
+def _pdf_cache(request: Request) -> dict[date, tuple[float, bytes]]:
+    """The app's printed reports by day (on app.state: each server, and each test's server, its own)."""
+    cache = getattr(request.app.state, "quality_pdf_cache", None)
+    if cache is None:
+        cache = request.app.state.quality_pdf_cache = {}
+    return cache
+
+
+def _pdf_response(body: bytes, chosen: date) -> Response:
+    return Response(body, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="quality-{chosen.isoformat()}.pdf"'})
+
+
 @pages.get("/report.pdf")
 async def report_pdf(request: Request, day: Annotated[str, Query(max_length=10)] = "") -> Response:
     import tempfile
     from pathlib import Path
 
     chosen = _day(day)
-    engine = await run_in_threadpool(_fresh, request)
-    report = await run_in_threadpool(build_report, engine, chosen, suggester(request.app.state.knowledge))
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "report.pdf"
-        try:
-            await run_in_threadpool(print_pdf, report.html, out)
-        except ReportUnavailable as error:
-            raise HTTPException(status_code=503, detail=str(error)) from None
-        body = out.read_bytes()
-    return Response(body, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="quality-{chosen.isoformat()}.pdf"'})
+    cache = _pdf_cache(request)
+    cached = cache.get(chosen)
+    if cached and time.monotonic() - cached[0] < PDF_CACHE_SECONDS:
+        return _pdf_response(cached[1], chosen)
+    if not _PRINTING.acquire(blocking=False):
+        raise HTTPException(status_code=503, detail="日报正在生成，请过半分钟再点一次。",
+                            headers={"Retry-After": "30"})
+    try:
+        engine = await run_in_threadpool(_fresh, request)
+        report = await run_in_threadpool(build_report, engine, chosen, suggester(request.app.state.knowledge))
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "report.pdf"
+            try:
+                await run_in_threadpool(print_pdf, report.html, out)
+            except ReportUnavailable as error:
+                raise HTTPException(status_code=503, detail=str(error)) from None
+            body = out.read_bytes()
+    finally:
+        _PRINTING.release()
+    now = time.monotonic()
+    for old_day in [d for d, (at, _) in cache.items() if now - at >= PDF_CACHE_SECONDS]:
+        del cache[old_day]  # the cache holds only the last few minutes' prints
+    while len(cache) >= PDF_CACHE_DAYS:
+        del cache[min(cache, key=lambda d: cache[d][0])]
+    cache[chosen] = (now, body)
+    return _pdf_response(body, chosen)
 
 
 def _csv_rows(request: Request, table: str, days: int) -> tuple[list[str], list[list[Any]]]:
@@ -480,7 +520,7 @@ def _csv_rows(request: Request, table: str, days: int) -> tuple[list[str], list[
     if table == "samples":
         samples = draw_sample(engine, service_today())
         return (["编号", "对话", "渠道", "抽中原因", "状态", "服务态度", "表达清楚", "发现需求"],
-                [[s.id, s.session_id, CHANNEL_LABELS.get(s.channel, s.channel), PICK_LABELS.get(s.picked_for, s.picked_for),
+                [[s.id, conversation_ref(s.session_id), CHANNEL_LABELS.get(s.channel, s.channel), PICK_LABELS.get(s.picked_for, s.picked_for),
                   s.status, s.attitude, s.clarity, s.need_discovered] for s in samples])
     views = list_items(engine, service_today())
     return (["编号", "问题", "类别", "负责人", "期限", "状态", "逾期", "之前每千轮", "之后每千轮"],
@@ -498,7 +538,7 @@ def export_csv(request: Request, table: str, days: Days = 7) -> Response:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    writer.writerows(["" if cell is None else cell for cell in row] for row in rows)
+    writer.writerows(["" if cell is None else spreadsheet_safe(cell) for cell in row] for row in rows)
     return Response("\ufeff" + buffer.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="quality-{table}-{days}d.csv"'})
 

@@ -152,6 +152,7 @@ def _preferences_page(request: Request, login, account: str, prefs, row, holder,
     from assistant.answers import mask_name
     return render(request, "admin/reminders_customer.html", {
         "account": account, "holder": mask_name(holder.holder) if holder else "", "prefs": prefs, "row": row,
+        "family_phone": preferences.family_phone_shown(prefs.family_phone, row.family_phone if row else ""),
         "problems": list(problems), "saved": saved, "clock": preferences.clock_text,
         **_LABELS}, login=login, status_code=status_code)
 
@@ -192,7 +193,8 @@ async def save_customer_preferences(request: Request, account: str, login: Staff
         preferred_minute=times["preferred"] if times["preferred"] is not None else 9 * 60,
         quiet_start_minute=times["quiet_start"] if times["quiet_start"] is not None else 21 * 60,
         quiet_end_minute=times["quiet_end"] if times["quiet_end"] is not None else 8 * 60,
-        family_phone=str(form.get("family_phone", "")).strip()[:20])
+        family_phone=preferences.family_phone_meant(str(form.get("family_phone", ""))[:20],
+                                                    row.family_phone if row else ""))
     problems = [f"时间“{form.get(name, '')}”看不懂，请写成 08:30 这样。" for name, value in times.items() if value is None]
     problems += preferences.problems(typed)
     if problems:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from contextlib import closing
 
+from assistant.quality.privacy import conversation_ref
 from assistant.quality.rollup import refresh
 from assistant.quality.sampling import SampleSize, draw_sample
 from knowledge_base.models import service_today
@@ -58,8 +59,10 @@ def test_the_daily_sample_marks_and_ratings(live_server: LiveServer) -> None:  #
     with closing(reviewer_client(live_server)) as reviewer:
         drawn = reviewer.post("/api/admin/quality/samples/draw")
         assert drawn.status_code == 200
-        picks = {row["session_id"]: row["picked_for"] for row in drawn.json()}
-        first = {name: replies[0]["session_id"] for name, replies in
+        # Reviewers get a digest of each conversation, never its session id (which would continue it).
+        assert all("session_id" not in row for row in drawn.json())
+        picks = {row["conversation"]: row["picked_for"] for row in drawn.json()}
+        first = {name: conversation_ref(replies[0]["session_id"]) for name, replies in
                  [("unhappy", unhappy), ("personal", personal), ("cross_border", cross_border), ("person", person)]}
         assert picks[first["unhappy"]] == "dissatisfied" and picks[first["person"]] == "handoff"
         assert picks[first["personal"]] == "high_frequency"  # paying is a high-frequency business
@@ -67,7 +70,7 @@ def test_the_daily_sample_marks_and_ratings(live_server: LiveServer) -> None:  #
         again = reviewer.post("/api/admin/quality/samples/draw").json()
         assert [row["id"] for row in again] == [row["id"] for row in drawn.json()]  # drawn once a day
 
-        sample_id = next(row["id"] for row in drawn.json() if row["session_id"] == personal[0]["session_id"])
+        sample_id = next(row["id"] for row in drawn.json() if row["conversation"] == first["personal"])
         page = reviewer.get(f"/admin/quality/samples/{sample_id}")
         assert page.status_code == 200
         assert "张*华" in page.text and "138****5678" in page.text

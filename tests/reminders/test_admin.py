@@ -154,6 +154,42 @@ def test_staff_edit_a_customers_preferences(app: FastAPI, staff_client: TestClie
     assert staff_client.get("/staff/reminders/9999999999").status_code == 404
 
 
+def test_staff_see_the_family_phone_masked_and_keep_it_by_leaving_it(app: FastAPI,  # noqa: F811
+                                                                     staff_client: TestClient) -> None:  # noqa: F811
+    """Any staff member may open a customer's page by typing a 户号, so the family member's mobile is shown
+    masked; saving the form as shown keeps the number on file, a new number typed replaces it, and an
+    emptied field removes it."""
+    from knowledge_base.models import ReminderSubscription
+
+    def on_file() -> str:
+        with session(app.state.engine) as db:
+            return db.get(ReminderSubscription, "3201000001").family_phone  # type: ignore[union-attr]
+
+    form = {"active": "on", "use_sms": "on", "rank_sms": "1", "use_family": "on", "rank_family": "2",
+            "family_phone": "13912345678", "preferred": "09:00", "quiet_start": "21:00", "quiet_end": "08:00"}
+    assert staff_client.post("/staff/reminders/3201000001", data=form, follow_redirects=False).status_code == 303
+    page = staff_client.get("/staff/reminders/3201000001").text
+    assert "13912345678" not in page and 'value="139****5678"' in page
+
+    form.update(family_phone="139****5678", preferred="10:00")  # the form sent back as shown, time changed
+    assert staff_client.post("/staff/reminders/3201000001", data=form, follow_redirects=False).status_code == 303
+    assert on_file() == "13912345678"
+    refused = staff_client.post("/staff/reminders/3201000001", data={**form, "quiet_start": "25:00"})
+    assert refused.status_code == 422 and "13912345678" not in refused.text and 'value="139****5678"' in refused.text
+
+    form.update(family_phone="13700001111")  # a new number typed replaces it
+    assert staff_client.post("/staff/reminders/3201000001", data=form, follow_redirects=False).status_code == 303
+    assert on_file() == "13700001111"
+    form.update(family_phone="139****5678")  # the old mask no longer names the number on file
+    refused = staff_client.post("/staff/reminders/3201000001", data=form)
+    assert refused.status_code == 422 and "11位" in refused.text and on_file() == "13700001111"
+
+    del form["use_family"], form["rank_family"]
+    form.update(family_phone="")  # emptied: the number is removed
+    assert staff_client.post("/staff/reminders/3201000001", data=form, follow_redirects=False).status_code == 303
+    assert on_file() == ""
+
+
 def test_the_service_schedules_the_run_and_the_drain(tmp_path: Path) -> None:
     from server.app import create_app
 

@@ -16,7 +16,7 @@ import time
 import zlib
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
 from sqlalchemy import insert
@@ -62,6 +62,7 @@ from knowledge_base.models import (
     HandoffTicket,
     Payment,
     PaymentLink,
+    PayLinkRequest,
     ReminderSubscription,
     RepairTicket,
     SatisfactionRating,
@@ -73,6 +74,10 @@ from knowledge_base.models import (
 # A turn whose session another worker saved meanwhile runs again on the fresh state; two
 # workers racing on one session more than this many times in a row is a client gone wrong.
 TURN_ATTEMPTS = 3
+# Payment links texted to a relative's mobile (the cross-border / family flow): per client address
+# an hour, per account a day, as the pay page bounds its fresh links.
+RELATIVE_SMS_PER_CLIENT_HOUR = 3
+RELATIVE_SMS_PER_ACCOUNT_DAY = 3
 # Turns of one session take turns inside this process (double taps, retries); a fixed set of
 # locks chosen by the session id's hash needs no bookkeeping of which sessions exist.
 _LOCK_STRIPES = 64
@@ -250,6 +255,11 @@ class ConversationService:
         version, stored = self.sessions.load_with_knowledge_version(connection, session_id)
         self.knowledge.refresh(version)
         world = self._world()
+        if stored is not None and stored.state.verified is not None and client and stored.state.client \
+                and client[:64] != stored.state.client:
+            # A session id is a conversation's name, not a proof: a verified conversation's id used from
+            # another address (a leaked log line, a screenshot) starts a conversation of its own.
+            stored = None
         return stored or StoredSession(self._new_state(channel, account, None, world, client), 0), world
 
     def present_card(self, session_id: str | None, channel: Channel | str, account: str, client: str = "") -> str:
@@ -430,12 +440,28 @@ class ConversationService:
         self.sms.send(db, account.phone, text, "code", effect.account)
         return reply
 
+    def _may_text_relative(self, client: str, account: str, now: datetime) -> bool:
+        """Whether a payment link may go to a relative's mobile (issue 13). Anyone who says a 户号 can ask,
+        so the texts are bounded per client address an hour and per account a day: the utility's
+        name is not a free SMS service to strangers' phones."""
+        with session(self.knowledge.engine) as db:
+            by_client = db.exec(select(func.count()).select_from(PayLinkRequest).where(
+                col(PayLinkRequest.client) == client[:64], col(PayLinkRequest.at) >= now - timedelta(hours=1))).one()
+            by_account = db.exec(select(func.count()).select_from(PayLinkRequest).where(
+                col(PayLinkRequest.account_number) == account, col(PayLinkRequest.at) >= now - timedelta(days=1))).one()
+        return by_client < RELATIVE_SMS_PER_CLIENT_HOUR and by_account < RELATIVE_SMS_PER_ACCOUNT_DAY
+
     def _issue_link(self, state: SessionState, effect: IssuePaymentLink, reply: ConversationReply) -> ConversationReply:
         if self.payments is None:
             text = "抱歉，现在生成不了付款链接。您可以在网上国网或营业厅交费，或者说转人工。"
             return replace(reply, text=text, spoken=text)
         from assistant.payments import NothingToPay
 
+        now = self.clock()
+        if effect.send_to and self.sms is not None and not self._may_text_relative(state.client, effect.account, now):
+            # Checked before a link is made: a refused ask neither texts anyone nor replaces the account's link.
+            said = "付款短信已经发过好几次了，请先看看家人手机上有没有收到。还是不行的话，请户主本人拨打95598"
+            return replace(reply, text=f"{said}（在国外请拨 +86-95598）。", spoken=f"{said}，在国外请拨加八六，95598。")
         try:
             link = self.payments.create_link(effect.account, channel=state.channel.value, session_id=state.id)
         except NothingToPay:
@@ -448,6 +474,8 @@ class ConversationService:
                 return replace(reply, text=text, spoken=text)
             with session(self.knowledge.engine) as db:
                 self.sms.send(db, effect.send_to, link.short_text, "payment_link", effect.account)
+                # Counted with the pay page's fresh links: both text a payment link for this account.
+                db.add(PayLinkRequest(client=state.client[:64], account_number=effect.account, at=now))
                 db.commit()
             return reply
         if effect.share:

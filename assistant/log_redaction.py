@@ -1,7 +1,8 @@
 """No secrets in logs: pay tokens redacted, mobile numbers masked, however the service was started.
 
 - ``RedactingFilter``: a logging filter that rewrites ``/pay/<token>`` (and the sandbox cashier's
-  order id, also inside URL-encoded query strings) to ``<redacted>`` and masks mobile numbers as
+  order id, also inside URL-encoded query strings), ``/r/<code>``, ``/api/phone/calls/<uuid>`` and
+  ``/api/converse/<session>/handoff`` to ``<redacted>`` and masks mobile numbers as
   138****5678, in the message and its arguments.
 - ``install_log_redaction`` puts it on uvicorn's access logger and on every handler already
   configured; ``uvicorn_log_config`` builds uvicorn's logging configuration with it, for
@@ -17,13 +18,20 @@ from typing import Any
 
 from assistant.sms import mask_phones_in
 
-# A pay link's token (and a sandbox order id) is a bearer secret for 24 hours: the path segment goes.
-_CAPABILITY_PATH = re.compile(r"/(pay|sandbox-pay)/(?!notify\b)[^/\s?#\"']+")
+# Bearer secrets in a path segment go: a pay link's token and a sandbox order id (24 hours), a
+# reminder's short-link code (/r/<code> opens the account's payment page), and a phone call's UUID
+# (replaying it on the AudioSocket port would claim the caller's number).
+_CAPABILITY_PATH = re.compile(r"/(pay|sandbox-pay|r|api/phone/calls)/(?!notify\b)[^/\s?#\"']+")
 # The same inside a URL-encoded query string (the cashier's return address: %2Fpay%2F<token>%2Fdone).
-_ENCODED_CAPABILITY_PATH = re.compile(r"%2F(pay|sandbox-pay)%2F(?!notify\b)[^%&\s\"']+", re.IGNORECASE)
+_ENCODED_CAPABILITY_PATH = re.compile(r"%2F(pay|sandbox-pay|r)%2F(?!notify\b)[^%&\s\"']+", re.IGNORECASE)
+# A conversation's id is its bearer credential; older kiosk pages polled GET /api/converse/<id>/handoff.
+_SESSION_PATH = re.compile(r"/api/converse/[^/\s?#\"']+/handoff")
+
+
 def redact(text: str) -> str:
-    """A log line as it may be written: no pay tokens, no full mobile numbers."""
+    """A log line as it may be written: no pay tokens, link codes, call or session ids, no full mobiles."""
     text = _ENCODED_CAPABILITY_PATH.sub(r"%2F\1%2F<redacted>", text)
+    text = _SESSION_PATH.sub("/api/converse/<redacted>/handoff", text)
     return mask_phones_in(_CAPABILITY_PATH.sub(r"/\1/<redacted>", text))
 
 

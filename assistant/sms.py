@@ -27,13 +27,19 @@ def mask_phone(phone: str) -> str:
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 
 
-# Mainland mobile numbers as people say and recognisers write them: digits or Chinese digits,
-# in groups with a space, dash or comma between; not inside a longer run of digits (a 户号 or an
-# amount stays as it is).
-_DIGIT = "[0-9零〇一幺二两三四五六七八九]"
-_SEPARATOR = "[ \\t\\-－，,、]"
+# Mainland mobile numbers as people say and recognisers write them: ASCII, full-width or Chinese
+# digits, in groups with a space, dash, dot or comma between, maybe after the country code (+86,
+# 86, 0086, also full-width); not inside a longer run of digits (a 户号 or an amount stays as it is).
+_DIGIT = "[0-9０-９零〇一幺二两三四五六七八九]"
+_SEPARATOR = "[ \\t\\-－—–，,、]"
 _GAP = _SEPARATOR + "?"
-_MOBILE = re.compile(f"(?<!{_DIGIT})(?<!{_DIGIT}{_SEPARATOR})[1一幺]{_GAP}[3-9三四五六七八九](?:{_GAP}{_DIGIT}){{9}}"
+_COUNTRY_CODE = f"(?:(?:[+＋]|00|００)?[8８][6６](?:[.．]|{_GAP}))?"
+_START = "[1１一幺]"
+_SECOND = "[3-9３-９三四五六七八九]"
+# Dots only in the 3-4-4 grouping (139.1234.5678): an IPv4 address (139.224.100.20) is no phone number.
+_DOTTED = f"{_START}{_SECOND}{_DIGIT}[.．]{_DIGIT}{{4}}[.．]{_DIGIT}{{4}}"
+_MOBILE = re.compile(f"(?<!{_DIGIT})(?<!{_DIGIT}{_SEPARATOR})(?P<code>{_COUNTRY_CODE})"
+                     f"(?P<mobile>{_DOTTED}|{_START}{_GAP}{_SECOND}(?:{_GAP}{_DIGIT}){{9}})"
                      f"(?!{_GAP}{_DIGIT})")
 _ONE_DIGIT = re.compile(_DIGIT)
 
@@ -47,7 +53,7 @@ def _mask_said_phone(said: str) -> str:
 
 def mask_phones_in(text: str) -> str:
     """13812345678 → 138****5678 wherever a mobile number appears in ``text``."""
-    return _MOBILE.sub(lambda found: _mask_said_phone(found.group(0)), text)
+    return _MOBILE.sub(lambda found: found.group("code") + _mask_said_phone(found.group("mobile")), text)
 
 
 def mask_phones_deep(value: Any) -> Any:

@@ -552,7 +552,7 @@ class KioskScreen(SQLModel, table=True):
 
 
 class PayLinkRequest(SQLModel, table=True):
-    """A fresh payment link asked for from a pay page (sent to the phone on file): bounds how often."""
+    """A payment link sent by SMS (a fresh one from a pay page, or one a relative was given at the kiosk): bounds how often."""
 
     id: int | None = Field(default=None, primary_key=True)
     client: str = Field(index=True, max_length=64)

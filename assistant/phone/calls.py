@@ -15,8 +15,10 @@ import uuid as uuid_module
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
 
 from knowledge_base.db import session
 from knowledge_base.models import HandoffTicket, PhoneCall, utc_now
@@ -81,13 +83,30 @@ class CallStart:
 
 
 def connect_call(engine: Engine, call_uuid: str) -> CallStart:
-    """The call's registration, marked connected; a row made now when nobody registered it (anonymous)."""
+    """The call's registration, marked connected; a row made now when nobody registered it (anonymous).
+
+    A registration vouches for one socket only: a UUID is no secret (CDRs, Asterisk's logs), so a
+    second socket that brings the UUID of a call already connected or ended is served as an
+    anonymous caller, with no caller number and no first words, and the row is left as it was.
+    The claim is one conditional UPDATE, so two sockets racing for the same UUID cannot both win.
+    """
     with session(engine) as db:
-        call = db.get(PhoneCall, call_uuid) or PhoneCall(uuid=call_uuid)
-        call.connected_at = utc_now()
-        db.add(call)
-        db.commit()
-        return CallStart(call.uuid, call.caller, call.first_words)
+        claimed = db.execute(update(PhoneCall).where(
+            col(PhoneCall.uuid) == call_uuid, col(PhoneCall.connected_at).is_(None),
+            col(PhoneCall.ended_at).is_(None)).values(connected_at=utc_now()))
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            db.commit()
+            call = db.get(PhoneCall, call_uuid)
+            assert call is not None
+            return CallStart(call.uuid, call.caller, call.first_words)
+        if db.get(PhoneCall, call_uuid) is not None:
+            return CallStart(call_uuid, "", "")  # a replayed UUID
+        db.add(PhoneCall(uuid=call_uuid, connected_at=utc_now()))
+        try:
+            db.commit()
+        except IntegrityError:  # another socket made the row just now: this one is anonymous anyway
+            db.rollback()
+        return CallStart(call_uuid, "", "")
 
 
 def end_call(engine: Engine, call_uuid: str, next_step: str, reason: str, queue: str = "",

@@ -138,7 +138,10 @@
     function poll() {
       if (handoff !== current || !id) { return; }
       current.polls += 1;
-      fetch("/api/converse/" + encodeURIComponent(id) + "/handoff")
+      // The id goes in the body: in a URL it would land in access logs (it is the conversation's key).
+      fetch("/api/converse/handoff", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ session_id: id })
+      })
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (found) {
           if (handoff !== current) { return; }

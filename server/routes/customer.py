@@ -179,16 +179,24 @@ class HandoffStatus(BaseModel):
     priority: int | None = None
 
 
-@router.get("/api/converse/{session_id}/handoff", tags=["customer"], response_model=HandoffStatus,
-            responses={404: {"model": Problem, "description": "没有这段对话"}})
-def handoff_status(session_id: str, request: Request) -> dict[str, Any]:
+class HandoffStatusRequest(BaseModel):
+    # Bounded, but an over-long id is "no such conversation" (404), as any unknown one would be.
+    session_id: str = Field(max_length=1000)
+
+
+@router.post("/api/converse/handoff", tags=["customer"], response_model=HandoffStatus,
+             responses={404: {"model": Problem, "description": "没有这段对话"}})
+def handoff_status(body: HandoffStatusRequest, request: Request) -> dict[str, Any]:
     """Where this conversation's latest staff ticket is: waiting, claimed or closed (null: none).
-    The kiosk polls it after a handoff to show "工作人员已接手"; the session id is the page's secret."""
+    The kiosk polls it after a handoff to show "工作人员已接手". The session id is the page's secret
+    (the conversation's bearer credential), so it travels in the body, never in a URL that access
+    logs and proxies keep."""
     from sqlmodel import col, select
 
     from knowledge_base.db import session
     from knowledge_base.models import HandoffTicket
 
+    session_id = body.session_id
     if len(session_id) > 64:
         raise HTTPException(404, detail="没有这段对话。")
     with session(_state(request).engine) as db:

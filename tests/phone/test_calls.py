@@ -50,3 +50,19 @@ def test_a_transfer_is_never_turned_back_into_a_hangup(engine) -> None:  # type:
     assert outcome_json(call, 0) == {"next": "transfer", "queue": "xiaodian-staff", "ticket": 7, "priority": 0}
     assert outcome_text(call, 0) == "transfer,xiaodian-staff,7,0"
     assert outcome_json(PhoneCall(uuid=UUID.lower())) == {"next": "hangup"}  # still running: never ring a queue
+
+
+def test_a_registration_vouches_for_one_socket_only(engine) -> None:  # type: ignore[no-untyped-def]
+    """A UUID is no secret: a second socket bringing it, mid-call or after, is an anonymous caller who
+    hears the greeting, not the outbound reminder's words, and the real call's row is left alone."""
+    with session(engine) as db:
+        register_call(db, UUID, "13800000001", "张先生您好，提醒您交电费。")
+        db.commit()
+    first = connect_call(engine, UUID.lower())
+    assert first.caller == "13800000001" and first.first_words.startswith("张先生")
+    during = connect_call(engine, UUID.lower())
+    assert during.caller == "" and during.first_words == ""
+    with session(engine) as db:
+        assert db.get(PhoneCall, UUID.lower()).caller == "13800000001"
+    unknown = "0b4f3a52-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+    assert connect_call(engine, unknown).caller == "" and connect_call(engine, unknown).caller == ""

@@ -93,6 +93,36 @@ def test_a_pay_link_inside_a_query_string_is_redacted_too() -> None:
     assert "ab12" not in line and "EoFoYA" not in line and "0a1b" not in line
 
 
+def test_short_link_codes_call_uuids_and_session_ids_are_redacted_from_log_lines() -> None:
+    """Bearer secrets in paths: a reminder's /r/<code>, a phone call's UUID (replayable on the
+    AudioSocket port), and the session id an older kiosk page put in its handoff poll."""
+    from assistant.log_redaction import redact
+
+    line = redact('"GET /r/1abcdefghj HTTP/1.1" "GET /api/phone/calls/9d3c-41e2-8f00 HTTP/1.1" '
+                  '"GET /api/converse/SECRETSESSIONxyz/handoff HTTP/1.1" "GET /x?next=%2Fr%2F2bcdefghij HTTP/1.1"')
+    for secret in ("1abcdefghj", "9d3c-41e2", "SECRETSESSIONxyz", "2bcdefghij"):
+        assert secret not in line, line
+    assert "/r/<redacted>" in line and "/api/converse/<redacted>/handoff" in line
+
+
+@pytest.mark.parametrize("said", ["+86 139 1234 5678", "0086-139-1234-5678", "139.1234.5678", "139—1234—5678",
+                                  "８６１３９１２３４５６７８"])
+def test_phone_numbers_in_other_spellings_are_masked_in_log_lines(said: str) -> None:
+    from assistant.log_redaction import redact
+
+    line = redact(f"回拨 {said} 失败")
+    assert not re.search("1234|１２３４", line), line
+    assert re.search("5678|５６７８", line), line  # the last four stay, to tell numbers apart
+    assert "139.224.100.20" in redact('139.224.100.20:5555 - "GET / HTTP/1.1"')  # a client address is no phone
+
+
+def test_handoff_status_is_asked_with_the_session_id_in_the_body_not_the_url(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url, timeout=10) as kiosk:
+        asked = kiosk.post("/api/converse/handoff", json={"session_id": "no-such-conversation"})
+        assert asked.status_code == 200 and asked.json() == {"status": None, "priority": None}
+        assert kiosk.get("/api/converse/no-such-conversation/handoff").status_code in (404, 405)
+
+
 # --- Files ------------------------------------------------------------------------------
 
 

@@ -180,6 +180,19 @@ def test_a_code_from_the_outbox_verifies_then_usage_is_read(live_server: LiveSer
     assert "242" in verified["text"], verified["text"]
 
 
+def test_a_verified_conversation_continued_from_elsewhere_must_verify_again(live_server: LiveServer) -> None:
+    """A session id is only a conversation's name: one that leaks (a log, a screenshot, a shoulder) must
+    not carry the customer's proof of identity to another device."""
+    live_server.app.state.settings.trusted_proxies = "127.0.0.1"
+    with httpx.Client(base_url=live_server.url, timeout=10, headers={"X-Forwarded-For": "203.0.113.5"}) as own, \
+            httpx.Client(base_url=live_server.url, timeout=10, headers={"X-Forwarded-For": "198.51.100.77"}) as other:
+        chat = Chat(own)
+        assert "242" in _verify_by_code(live_server, chat)["text"]
+        stolen = Chat(other, chat.session_id).say("上个月用了多少度电")
+        assert "242" not in stolen["text"] and not _reveals(stolen), stolen["text"]
+        assert "242" in chat.say("上个月用了多少度电")["text"]  # the customer's own device goes on as before
+
+
 def test_a_wrong_code_is_refused_and_the_next_try_must_wait(live_server: LiveServer, http: httpx.Client) -> None:
     chat = Chat(http)
     chat.say("上个月用了多少度电")

@@ -108,7 +108,8 @@ def test_kill_9_after_payments_then_reconcile_records_every_one(tmp_path: Path) 
            "XIAODIAN_SPEECH_ENABLED": "false", "XIAODIAN_PAYMENT_PROVIDER": "sandbox"}
     # First life: the provider cannot reach the service (notify address unreachable), so every
     # confirmed payment's notification is still pending when the process dies.
-    first_env = {**env, "XIAODIAN_PUBLIC_URL": f"http://127.0.0.1:{free_port()}"}
+    # (A name that never resolves: an unused port on this machine is refused by `serve` as not its own.)
+    first_env = {**env, "XIAODIAN_PUBLIC_URL": f"http://provider-cannot-reach.invalid:{port}"}
     services = build_services(Settings(data_dir=data_dir, demo=True, speech_enabled=False))
     with session(services.engine) as db:  # a bill for the prepaid account too: four accounts owe money
         db.add(Bill(account_number="3201000002", month="2026-11", kwh=190, amount_fen=10000,

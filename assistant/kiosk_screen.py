@@ -109,15 +109,17 @@ def show(engine: Engine, device: str, session_id: str, state: dict[str, Any]) ->
     raise RuntimeError(f"kiosk screen {device}: too many writers at once")
 
 
-def show_card(engine: Engine, device: str, session_id: str, account: str) -> str:
-    """A verified card read on the device's screen: "已识别：张*华" (the holder's name masked)."""
+def show_card(engine: Engine, device: str, session_id: str, account: str, notices: list[str] | None = None) -> str:
+    """A verified card read on the device's screen: "已识别：张*华" (the holder's name masked), and the
+    reminders that waited for this card."""
     from assistant.answers import mask_name
     from knowledge_base.models import Account
 
     with session(engine) as db:
         row = db.get(Account, account)
         holder = mask_name(row.holder) if row is not None else ""
-    show(engine, device, session_id, {"identified": f"已识别：{holder}" if holder else "已识别"})
+    identified = f"已识别：{holder}" if holder else "已识别"
+    show(engine, device, session_id, {"identified": "".join([identified, *(f"。提醒：{n}" for n in notices or [])])})
     return holder
 
 

@@ -65,6 +65,13 @@
     sessionId = reply.session_id || sessionId;
     if (heard !== undefined) { showHeard(heard || "（没有听清）", false); }
     $("answer").textContent = reply.text;
+    // Reminders that waited for this customer's card (the kiosk channel of the daily reminders).
+    (reply.notices || []).forEach(function (notice) {
+      var line = document.createElement("p");
+      line.className = "notice";
+      line.textContent = "提醒：" + notice;
+      $("answer").appendChild(line);
+    });
     var emergency = reply.intent === "emergency" || (reply.handoff && reply.handoff.reason === "emergency");
     $("reply").classList.toggle("emergency", !!emergency);
     $("emergency").hidden = !emergency;

@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 import time
+from datetime import datetime
 from contextlib import aclosing
 from typing import Any
 
@@ -214,18 +215,31 @@ async def converse(body: ConverseRequest, request: Request) -> dict[str, Any]:
     state = _state(request)
     client = client_address(request)
     session_id = body.session_id
+    notices: list[str] | None = None
     # The bare `account` field proves nothing (anyone can send any 户号): only a signed card read counts.
     if body.card is not None:
         card = CardRead(**body.card.model_dump())
         if await run_in_threadpool(_card_verifier(state).verify, card):
             session_id = await run_in_threadpool(state.services.conversations.present_card, session_id,
                                                  body.channel, card.account, client)
+            notices = await run_in_threadpool(card_notices, state.engine, card.account)
         else:
             logger.warning("card read refused: device=%r", body.card.device)
     events = [event async for event in _pipeline(state).run(TypedInput(body.text), session_id=session_id,
                                                             channel=body.channel, client=client, until=Stage.REPLY)]
     reply = next(event.reply for event in events if isinstance(event, Replied))
-    return reply_json(state, reply, body.channel, started)
+    answer = reply_json(state, reply, body.channel, started)
+    if notices is not None:
+        answer["notices"] = notices  # reminders that waited for this customer's card, shown once
+    return answer
+
+
+def card_notices(engine: Any, account: str) -> list[str]:
+    """The reminders whose channel is the hall kiosk, waiting for this account's card read."""
+    from assistant.reminders.outbox import kiosk_notices
+    from knowledge_base.models import service_tz
+
+    return kiosk_notices(engine, account, datetime.now(service_tz()))
 
 
 def _card_verifier(state: Any) -> CardVerifier:

@@ -18,7 +18,7 @@ from assistant.dialogue import Channel
 from assistant.kiosk_devices import CardRead
 from assistant.kiosk_screen import MAX_STATE_BYTES, read_screen, screen_key_valid, show, show_card, vetted_reply
 from server.deps import client_address
-from server.routes.customer import SignedCardRead, _card_verifier
+from server.routes.customer import SignedCardRead, _card_verifier, card_notices
 
 router = APIRouter(tags=["kiosk device"])
 logger = logging.getLogger(__name__)
@@ -78,5 +78,6 @@ async def card_presented(body: CardPresented, request: Request) -> dict[str, str
         raise HTTPException(403, detail="读卡没有通过校验，请再刷一次卡，或者找工作人员。")
     session_id = await run_in_threadpool(state.services.conversations.present_card, body.session_id,
                                          Channel.KIOSK, card.account, client_address(request))
-    holder = await run_in_threadpool(show_card, state.engine, card.device, session_id, card.account)
-    return {"session_id": session_id, "holder": holder}
+    notices = await run_in_threadpool(card_notices, state.engine, card.account)
+    holder = await run_in_threadpool(show_card, state.engine, card.device, session_id, card.account, notices)
+    return {"session_id": session_id, "holder": holder, "notices": notices}

@@ -67,7 +67,7 @@ async def update_screen(body: ScreenUpdate, request: Request,
 
 
 @router.post("/api/kiosk/card")
-async def card_presented(body: CardPresented, request: Request) -> dict[str, str]:
+async def card_presented(body: CardPresented, request: Request) -> dict[str, Any]:
     """A card read from the hall's reader, signed by the kiosk: the conversation is verified for that
     account and the kiosk's screen says "已识别：张*华". Refused (403) unless the signature, time and
     nonce are good (``assistant.kiosk_devices``)."""

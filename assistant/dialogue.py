@@ -50,6 +50,7 @@ from intents.context import ASKS_AMOUNT, CONVERSATIONAL, YES_NO_QUESTIONS, Dialo
 from intents.ids import AFFIRM, DENY, EMERGENCY, GOODBYE, HUMAN_AGENT, OUT_OF_SCOPE, REPEAT, SLOWER
 from intents.safety import Alarm, Danger
 from intents.slots import shift_month
+from knowledge_base.models import DEFAULT_QUIET_END_MINUTE, DEFAULT_QUIET_START_MINUTE
 # Intents that work whatever else is going on.
 # Offered as numbered choices when 小电 did not understand.
 DEFAULT_CHOICES = (ids.PAY_BILL, ids.QUERY_BILL, ids.REPORT_OUTAGE)
@@ -336,8 +337,8 @@ def _with_lead(outcome: Outcome, lead: str) -> Outcome:
 
 # "八点以后别提醒" names a limit, not the time to remind.
 _TIME_LIMIT = re.compile(r"\d点[半\d分]*(?:以后|之后|以前|之前)")
-# Reminders are never sent at night (the outbox's default quiet hours, 21:00 to 08:00).
-_DAYTIME_MINUTES = range(8 * 60, 21 * 60)
+# Reminders are never sent at night (the default quiet hours).
+_DAYTIME_MINUTES = range(DEFAULT_QUIET_END_MINUTE, DEFAULT_QUIET_START_MINUTE)
 
 
 def _reminder_minute(understanding: Understanding) -> str:

@@ -207,6 +207,11 @@ class RepairTicket(SQLModel, table=True):
     status: str = "open"
 
 
+# When a reminder goes by default, in minutes after local midnight: 09:00, never between 21:00 and 08:00.
+DEFAULT_REMIND_MINUTE = 9 * 60
+DEFAULT_QUIET_START_MINUTE, DEFAULT_QUIET_END_MINUTE = 21 * 60, 8 * 60
+
+
 class ReminderSubscription(SQLModel, table=True):
     account_number: str = Field(primary_key=True, foreign_key="account.number")
     channel: str = "sms"  # sms or call
@@ -217,9 +222,12 @@ class ReminderSubscription(SQLModel, table=True):
     # Channels in order of preference, comma-separated (call, sms, family, kiosk); empty: ``channel`` alone.
     channels: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
     # Minutes after local midnight (service time zone): when to remind, and the quiet hours.
-    preferred_minute: int = Field(default=9 * 60, sa_column_kwargs={"server_default": "540"})
-    quiet_start_minute: int = Field(default=21 * 60, sa_column_kwargs={"server_default": "1260"})
-    quiet_end_minute: int = Field(default=8 * 60, sa_column_kwargs={"server_default": "480"})
+    preferred_minute: int = Field(default=DEFAULT_REMIND_MINUTE,
+                                  sa_column_kwargs={"server_default": str(DEFAULT_REMIND_MINUTE)})
+    quiet_start_minute: int = Field(default=DEFAULT_QUIET_START_MINUTE,
+                                    sa_column_kwargs={"server_default": str(DEFAULT_QUIET_START_MINUTE)})
+    quiet_end_minute: int = Field(default=DEFAULT_QUIET_END_MINUTE,
+                                  sa_column_kwargs={"server_default": str(DEFAULT_QUIET_END_MINUTE)})
     family_phone: str = Field(default="", max_length=20, sa_column_kwargs={"server_default": ""})
     consent_at: datetime | None = None
     consent_channel: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})

@@ -17,7 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from assistant.reminders.rules import previous_month
-from knowledge_base.models import Account, Bill, PlannedOutage, ReminderSubscription, service_tz
+from knowledge_base.models import (DEFAULT_QUIET_END_MINUTE, DEFAULT_QUIET_START_MINUTE, Account, Bill, PlannedOutage,
+                                   ReminderSubscription, service_tz)
 
 FIRST_NUMBER = 3_300_000_000
 _SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
@@ -77,7 +78,7 @@ def _rows(count: int, seed: int, today: date) -> Iterator[tuple[dict[str, Any], 
             subscription = {
                 "account_number": number, "channel": channel, "channels": channels, "active": rng.random() >= 0.05,
                 "created_at": midnight, "updated_at": midnight, "preferred_minute": rng.choice((480, 540, 600, 900)),
-                "quiet_start_minute": 21 * 60, "quiet_end_minute": 8 * 60,
+                "quiet_start_minute": DEFAULT_QUIET_START_MINUTE, "quiet_end_minute": DEFAULT_QUIET_END_MINUTE,
                 "family_phone": f"138{rng.randrange(10 ** 8):08d}" if channel == "family" else "",
                 "consent_at": midnight - timedelta(days=rng.randint(1, 400)), "consent_channel": "demo",
                 "updated_by": "demo",

@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from assistant.reminders.outbox import CHANNELS
 from assistant.sms import mask_phone
-from knowledge_base.models import Account, AuditLog, ReminderSubscription
+from knowledge_base.models import (DEFAULT_QUIET_END_MINUTE, DEFAULT_QUIET_START_MINUTE, DEFAULT_REMIND_MINUTE, Account,
+                                   AuditLog, ReminderSubscription)
 
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -40,7 +41,7 @@ def parse_clock(text: str) -> int | None:
 
 def current(subscription: ReminderSubscription | None) -> Preferences:
     if subscription is None:
-        return Preferences(False, ("sms",), 9 * 60, 21 * 60, 8 * 60)
+        return Preferences(False, ("sms",), DEFAULT_REMIND_MINUTE, DEFAULT_QUIET_START_MINUTE, DEFAULT_QUIET_END_MINUTE)
     from assistant.reminders.outbox import channel_order
     return Preferences(subscription.active, tuple(channel_order(subscription)) or ("sms",),
                        subscription.preferred_minute, subscription.quiet_start_minute,

@@ -16,7 +16,8 @@ from assistant.payments import NothingToPay, UnknownAccount, load_or_create_secr
 from assistant.reminders import preferences, report
 from assistant.reminders.links import LINK_DAYS, read_link_code
 from assistant.reminders.rules import RULE_KINDS
-from knowledge_base.models import ReminderMessage, ReminderRule, service_tz, utc_now
+from knowledge_base.models import (DEFAULT_QUIET_END_MINUTE, DEFAULT_QUIET_START_MINUTE, ReminderMessage, ReminderRule,
+                                   service_tz, utc_now)
 from knowledge_base.db import session
 from server.login import AdminLogin, StaffLogin, csrf_protect
 from server.pages import render
@@ -191,8 +192,8 @@ async def save_customer_preferences(request: Request, account: str, login: Staff
     typed = preferences.Preferences(
         active=form.get("active") == "on", channels=tuple(channel for _, channel in ranked),
         preferred_minute=times["preferred"] if times["preferred"] is not None else 9 * 60,
-        quiet_start_minute=times["quiet_start"] if times["quiet_start"] is not None else 21 * 60,
-        quiet_end_minute=times["quiet_end"] if times["quiet_end"] is not None else 8 * 60,
+        quiet_start_minute=times["quiet_start"] if times["quiet_start"] is not None else DEFAULT_QUIET_START_MINUTE,
+        quiet_end_minute=times["quiet_end"] if times["quiet_end"] is not None else DEFAULT_QUIET_END_MINUTE,
         family_phone=preferences.family_phone_meant(str(form.get("family_phone", ""))[:20],
                                                     row.family_phone if row else ""))
     problems = [f"时间“{form.get(name, '')}”看不懂，请写成 08:30 这样。" for name, value in times.items() if value is None]

@@ -251,6 +251,8 @@ class TurnLog(SQLModel, table=True):
     slots: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     reply: str = ""
     latency_ms: float = 0.0
+    hall: str = Field(default="", max_length=64)  # the service hall of the kiosk it was said at; "" elsewhere
+    recording: str | None = Field(default=None, max_length=64)  # the customer's own words, kept for listening
 
 
 class VerificationCode(SQLModel, table=True):

@@ -473,13 +473,13 @@ class ConversationService:
                 text = "抱歉，现在发不了短信。您的家人可以在支付宝或微信的“生活缴费”里输入户号交电费。"
                 return replace(reply, text=text, spoken=text)
             with session(self.knowledge.engine) as db:
-                self.sms.send(db, effect.send_to, link.short_text, "payment_link", effect.account)
+                self.sms.send(db, effect.send_to, link.family_text, "payment_link", effect.account)
                 # Counted with the pay page's fresh links: both text a payment link for this account.
                 db.add(PayLinkRequest(client=state.client[:64], account_number=effect.account, at=now))
                 db.commit()
             return reply
         if effect.share:
-            return replace(reply, pay_url=link.url, pay_qr_svg=link.qr_svg, share_text=link.short_text)
+            return replace(reply, pay_url=link.url, pay_qr_svg=link.qr_svg, share_text=link.family_text)
         if state.channel == Channel.PHONE:
             # A caller has no screen: the link goes by SMS to the phone on file, or is not promised.
             if self.sms is None:

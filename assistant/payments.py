@@ -194,7 +194,8 @@ class IssuedLink:
     link_id: str
     token: str
     url: str
-    short_text: str  # the SMS
+    short_text: str  # the SMS to the account's own phone
+    family_text: str  # the SMS or forwarded text a relative gets: whose bill it is, nobody greeted by name
     amount_fen: int
     bill_months: tuple[str, ...]  # as said to the customer: ("10月",)
     expires_at: datetime
@@ -351,9 +352,11 @@ class PaymentService:
         token = sign_token(self._key, link.id, expires_at)
         url = f"{self.base_url}/pay/{token}"
         months = self._month_labels([bill.month for bill in bills], now)
-        short_text = (f"【供电服务】{mask_name(holder)}您好，户号{account_number}电费{yuan(amount_fen)}元，"
-                      f"点击付款 {url} ，{_lifetime_text(self.ttl)}内有效。")
-        return IssuedLink(link.id, token, url, short_text, amount_fen, months, expires_at, qr_svg(url), reused)
+        bill = f"户号{account_number}电费{yuan(amount_fen)}元，点击付款 {url} ，{_lifetime_text(self.ttl)}内有效。"
+        short_text = f"【供电服务】{mask_name(holder)}您好，{bill}"
+        family_text = f"【供电服务】您好，这是您家人{mask_name(holder)}的{bill}"
+        return IssuedLink(link.id, token, url, short_text, family_text, amount_fen, months, expires_at, qr_svg(url),
+                          reused)
 
     def _live_link_for(self, db: Session, account_number: str, bill_ids: list[int], amount_fen: int,
                        superseded: list[str]) -> PaymentLink | None:

@@ -69,6 +69,8 @@ def test_after_yes_the_link_goes_by_sms_to_that_number_and_is_not_shown(service:
     assert message.phone == RELATIVE and message.account_number == DEMO
     assert "/pay/" in message.text and "128.50" in message.text
     assert message.text not in sent.text
+    # Written to the relative, not to the account holder: it says whose bill it is and greets nobody by name.
+    assert "张*华您好" not in message.text and "您家人张*华" in message.text
 
 
 def test_a_wrong_number_is_asked_again_and_only_the_right_one_gets_the_link(service: ConversationService, engine: Engine) -> None:

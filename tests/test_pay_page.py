@@ -54,6 +54,8 @@ def test_paying_shows_a_receipt_and_the_paid_link_later_says_so_calmly(browser, 
     link = live.app.state.services.payments.create_link("3201000001")
     page = phone_page(browser)
     page.goto(link.url)
+    before = page.inner_text("main")  # a forwarded link may be opened by anyone: the 户号 is masked here too
+    assert "3201****01" in before and "3201000001" not in before and "张*华" in before
     page.click("text=确认付款 128.50 元")
     page.click("text=模拟付款成功")  # the FAKE cashier (demo mode), which notifies like a real provider
     page.wait_for_selector("text=付款成功，电费已经到账")  # the done page refreshes until the notification came

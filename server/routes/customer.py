@@ -559,7 +559,11 @@ def pay_page(token: str, request: Request) -> HTMLResponse:
         view = _payments(request).open(token)
     except LinkProblem as problem:
         return _link_problem_page(request, token, problem)
-    return templates.TemplateResponse(request, "pay.html", {"link": view, "token": token})
+    from assistant.pay_pages import mask_account
+
+    # A forwarded link can be opened by anyone: the holder recognises the masked 户号, a stranger learns nothing.
+    return templates.TemplateResponse(request, "pay.html", {"link": view, "token": token,
+                                                            "account": mask_account(view.account_number)})
 
 
 def _link_problem_page(request: Request, token: str, problem: Any) -> HTMLResponse:

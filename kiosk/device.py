@@ -464,7 +464,9 @@ class DeviceLoop:
                 self._socket = None
 
     async def _start_session(self, socket: Any) -> None:
-        start: dict[str, Any] = {"type": "start", "speech": "chunks"}
+        # The hall's kiosk: its turns count as the kiosk channel from the first one (the signed screen
+        # update that names the hall comes after the first answer).
+        start: dict[str, Any] = {"type": "start", "speech": "chunks", "channel": "kiosk"}
         if self.session_id:
             start["session_id"] = self.session_id
         await socket.send(json.dumps(start))

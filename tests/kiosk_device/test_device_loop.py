@@ -19,9 +19,11 @@ import httpx
 import pytest
 from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz
+from sqlmodel import Session, select
 
 from assistant.kiosk_devices import add_device
 from assistant.speech.audio import read_wav
+from knowledge_base.models import TurnLog
 from knowledge_base.settings import Settings
 from tests.browser_fixtures import ARTIFACTS, browser, new_page  # noqa: F401
 from tests.server_fixtures import LiveServer, free_port, serving
@@ -96,6 +98,9 @@ def test_a_spoken_conversation_from_wav_files_to_spoken_answers_on_disk(service,
     assert [turn["intent"] for turn in turns] == ["hall_info", "repeat"]
     assert json.loads((out / "turns.json").read_text(encoding="utf-8")) == turns
     assert "龙城路" in turns[0]["answer"] and turns[1]["answer"].startswith("好的，我再说一遍")
+    with Session(live.app.state.engine) as db:  # the hall's kiosk, counted as such in quality review
+        channels = db.exec(select(TurnLog.channel).where(TurnLog.session_id == turns[0]["session_id"])).all()
+    assert channels == ["kiosk", "kiosk"], channels
     # The answers were spoken: Whisper hears each WAV as the answer that was meant.
     recognizer = live.app.state.recognizer
     for turn in turns:

@@ -131,6 +131,7 @@ def _ask_aloud(audio: Path, account: Optional[str], target: Path, engine: Option
     from assistant.dialogue import Channel
     from assistant.events import AudioChunk, Failed, Replied, Transcribed
     from assistant.pipeline import SpokenInput, VoicePipeline
+    from assistant.recordings import keeper_for
     from assistant.services import build_services
     from assistant.speech.audio import Audio, AudioError, read_wav
     from assistant.speech.models import ModelError
@@ -145,8 +146,11 @@ def _ask_aloud(audio: Path, account: Optional[str], target: Path, engine: Option
         _fail(f"{audio}: {error}")
     conversations = services.conversations
     session_id = conversations.start(Channel.CLI, account, client="cli").id
-    pipeline = VoicePipeline(_conversation_turns(conversations), RecognitionGate(1, 0), recognizer, _speaker())
+    keeper = keeper_for(services.engine, settings.recordings_days)  # kept like any spoken turn (issue 15)
+    pipeline = VoicePipeline(_conversation_turns(conversations), RecognitionGate(1, 0), recognizer, _speaker(), keeper)
     events = _run_pipeline(pipeline, SpokenInput(recording), session_id=session_id, channel=Channel.CLI)
+    if keeper is not None:
+        keeper.close()  # written before the command ends
     failed = next((event for event in events if isinstance(event, Failed)), None)
     if failed is not None:
         _fail(f"{audio}: {failed.detail}")
@@ -171,8 +175,8 @@ def _conversation_turns(conversations: ConversationService) -> TurnRunner:
     nothing else to serve meanwhile, so no worker thread)."""
 
     async def turn(session_id: str | None, text: str, channel: Channel, asr_confidence: float | None,
-                   client: str) -> ConversationReply:
-        return conversations.handle(session_id, text, channel, None, asr_confidence, client)
+                   client: str, recording: str | None) -> ConversationReply:
+        return conversations.handle(session_id, text, channel, None, asr_confidence, client, recording)
 
     return turn
 
@@ -499,11 +503,14 @@ def _engine_with_tables():  # type: ignore[no-untyped-def]
 @turns_app.command("purge")
 def turns_purge() -> None:
     """Delete turn-log rows older than XIAODIAN_TURN_LOG_DAYS days (the server also does it daily)."""
-    from assistant.retention import purge_turn_log
+    from assistant.retention import purge_recordings, purge_turn_log
 
     days = get_settings().turn_log_days
-    removed = purge_turn_log(_engine_with_tables(), days)
+    engine = _engine_with_tables()
+    removed = purge_turn_log(engine, days)
     typer.echo(f"已删除 {removed} 条超过 {days} 天的对话记录。")
+    recordings_days = get_settings().recordings_days
+    typer.echo(f"已删除 {purge_recordings(engine, recordings_days)} 段超过 {recordings_days} 天的客户录音。")
 
 
 @app.command()

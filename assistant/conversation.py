@@ -288,8 +288,9 @@ class ConversationService:
 
     def handle(self, session_id: str | None, text: str, channel: Channel | str = Channel.KIOSK,
                account: str | None = None, asr_confidence: float | None = None,
-               client: str = "") -> ConversationReply:
-        """One customer turn: understand, decide, act, log. Unknown session ids start a new session."""
+               client: str = "", recording: str | None = None) -> ConversationReply:
+        """One customer turn: understand, decide, act, log. Unknown session ids start a new session.
+        ``recording`` names the spoken turn's audio (``assistant.recordings``), kept after the turn."""
         started = time.perf_counter()
         for _ in range(TURN_ATTEMPTS):
             # The whole turn on one pooled connection, one transaction: on PostgreSQL one checkout
@@ -302,7 +303,7 @@ class ConversationService:
                 outcome, reply, understanding = self._decide(stored.state, text, world, asr_confidence)
                 try:
                     return self._carry_out(connection, stored, outcome.state, outcome.effects, reply, understanding,
-                                           world, started)
+                                           world, started, recording)
                 except SessionConflict:
                     continue  # another worker answered this session meanwhile: answer on its state
         raise SessionConflict(session_id or "")
@@ -334,7 +335,7 @@ class ConversationService:
 
     def _carry_out(self, connection: Connection, stored: StoredSession, state: SessionState,
                    effects: tuple[Effect, ...], reply: ConversationReply, understanding: Understanding,
-                   world: KnowledgeWorld, started: float) -> ConversationReply:
+                   world: KnowledgeWorld, started: float, recording: str | None = None) -> ConversationReply:
         """Do what the policy asked, log the turn and save the session, in one transaction.
 
         ``connection`` is the turn's, which read the session. Raises ``SessionConflict`` (nothing
@@ -344,7 +345,8 @@ class ConversationService:
             reply = self._issue_link(state, effect, reply)
         with self._write_turn:
             try:
-                reply = self._write(connection, stored, state, effects, reply, understanding, world, started)
+                reply = self._write(connection, stored, state, effects, reply, understanding, world, started,
+                                    recording)
                 connection.commit()
             except BaseException:
                 connection.rollback()  # before the next writer goes: SQLite's write lock is held until then
@@ -353,7 +355,7 @@ class ConversationService:
 
     def _write(self, connection: Connection, stored: StoredSession, state: SessionState, effects: tuple[Effect, ...],
                reply: ConversationReply, understanding: Understanding, world: KnowledgeWorld,
-               started: float) -> ConversationReply:
+               started: float, recording: str | None = None) -> ConversationReply:
         """The turn's writes: effects, turn log, session (compare-and-set); the caller commits."""
         if effects:  # most turns have none: they skip the ORM's unit of work altogether
             reply = self._carry_out_effects(connection, state, effects, reply, world)
@@ -368,6 +370,8 @@ class ConversationService:
             normalized=mask_phones_in(match.normalized), intent=match.intent, confidence=match.confidence,
             decision=str(match.decision), slots=mask_phones_deep(understanding.slots.as_json()),
             reply=mask_phones_in(reply.text), latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            hall=state.hall,
+            recording=recording,  # names the customer's audio, written after the turn (issue 15)
         ))
         self.sessions.save(connection, stored, state)
         return reply

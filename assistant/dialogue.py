@@ -268,6 +268,7 @@ class SessionState:
     verified: Verified | None = None  # how the current account was verified; None: named only
     accounts: tuple[str, ...] = ()  # distinct 户号 looked up in this conversation
     retry_at: datetime | None = None  # after a failed verification, the next try is taken from then on
+    hall: str = ""  # the service hall, set only by a signed kiosk device's request (issue 15); "" elsewhere
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ from assistant.events import (
 if TYPE_CHECKING:
     from assistant.admission import RecognitionGate
     from assistant.knowledge import Knowledge
+    from assistant.recordings import RecordingKeeper
     from assistant.speech.audio import Audio
     from assistant.speech.recognizer import Recognizer, RecognizerStream, Transcript
     from assistant.speech.tts import Speaker
@@ -91,17 +92,19 @@ class TurnRunner(Protocol):
     """One conversation turn (``ConversationService.handle``), run where the front end wants it."""
 
     async def __call__(self, session_id: str | None, text: str, channel: Channel, asr_confidence: float | None,
-                       client: str) -> ConversationReply: ...
+                       client: str, recording: str | None) -> ConversationReply: ...
 
 
 @dataclass
 class VoicePipeline:
-    """Without ``gate`` and ``recognizer`` it takes typed text only; without ``speaker`` it speaks nothing."""
+    """Without ``gate`` and ``recognizer`` it takes typed text only; without ``speaker`` it speaks nothing;
+    with ``recordings`` every spoken turn's audio is kept for quality review (the turn log names it)."""
 
     run_turn: TurnRunner
     gate: RecognitionGate | None = None
     recognizer: Recognizer | None = None
     speaker: Speaker | None = None
+    recordings: RecordingKeeper | None = None
 
     async def run(self, source: SpokenInput | TypedInput, *, session_id: str | None = None,
                   channel: Channel = Channel.WEB, client: str = "", until: Stage = Stage.SPEECH,
@@ -119,9 +122,14 @@ class VoicePipeline:
                 return
             yield Transcribed(heard)
             text, confidence = heard.text, heard.confidence
+            # Named before the turn, so its turn-log row names it; written only once the turn is.
+            kept = (self.recordings.new_id(), source.audio) if self.recordings is not None else None
         else:
-            text, confidence = source.text, None
-        reply = await self.run_turn(session_id, text, channel, confidence, client)
+            text, confidence, kept = source.text, None, None
+        reply = await self.run_turn(session_id, text, channel, confidence, client,
+                                    recording=kept[0] if kept else None)
+        if kept is not None and self.recordings is not None:
+            self.recordings.keep(*kept, channel)  # encoded and stored by a worker thread: the answer goes on
         yield Replied(reply)
         if reply.handoff is not None:
             yield HandedOff(reply.handoff)
@@ -261,7 +269,10 @@ class Listener:
     understood: Callable[[str], bool] | None = None
     early_text: bool = False  # tell the speculative decode's text as a Partial (the kiosk page asks for it)
     PARTIAL_EVERY_S = 0.25  # Vosk's own example block size
-    SPECULATE_AFTER_S = 0.3  # a breath between words is shorter; a finished question's pause is longer
+    # A breath between words is shorter; a finished question's pause is longer. Not below the
+    # end-pointer's ``pad_s`` (0.25 s): until then the audio so far is not yet the utterance it will
+    # be (it keeps that much quiet after the voice), and the decode would never be used.
+    SPECULATE_AFTER_S = 0.3
     EARLY_END_S = 0.7  # longer than a pause for breath inside a sentence (the tests put 0.6 s there)
 
     def __post_init__(self) -> None:

@@ -3,6 +3,8 @@
 The turn log is for quality review; it holds raw text, which can include phone numbers
 and 户号. ``purge_turn_log`` deletes rows older than the retention; ``DailyTurnLogPurge``
 runs it when the server starts and then once a day (``xiaodian turns purge`` runs it by hand).
+The customers' recordings (issue 15) go after ``settings.recordings_days`` (``purge_recordings``),
+and always with their turn-log rows.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
@@ -20,6 +22,7 @@ from knowledge_base.models import (
     AccountLookup,
     CardReadNonce,
     ConversationSession,
+    Recording,
     TurnLog,
     VerificationCode,
     utc_now,
@@ -37,7 +40,20 @@ def purge_turn_log(engine: Engine, days: int, now: datetime | None = None) -> in
     """Delete turn-log rows older than ``days`` days; return how many were removed."""
     cutoff = (now or utc_now()) - timedelta(days=days)
     with session(engine) as db:
+        # A recording goes with its turn-log row, whatever recordings_days says (issue 15).
+        db.exec(delete(Recording).where(col(Recording.id).in_(  # type: ignore[call-overload]
+            select(TurnLog.recording).where(col(TurnLog.at) < cutoff, col(TurnLog.recording).is_not(None)))))
         removed = db.exec(delete(TurnLog).where(col(TurnLog.at) < cutoff)).rowcount  # type: ignore[call-overload]
+        db.commit()
+    return int(removed or 0)
+
+
+def purge_recordings(engine: Engine, days: int, now: datetime | None = None) -> int:
+    """Delete the customers' recordings older than ``days`` days (0: every one); return how many.
+    Their turn-log rows stay (the text is kept longer); the review page then offers no player."""
+    cutoff = (now or utc_now()) - timedelta(days=max(0, days))
+    with session(engine) as db:
+        removed = db.exec(delete(Recording).where(col(Recording.at) < cutoff)).rowcount  # type: ignore[call-overload]
         db.commit()
     return int(removed or 0)
 
@@ -57,9 +73,10 @@ def purge_short_lived(engine: Engine, now: datetime | None = None) -> int:
 class DailyTurnLogPurge:
     """Purge at start (before the service reports ready), then every ``PURGE_INTERVAL`` in a daemon thread."""
 
-    def __init__(self, engine: Engine, days: int) -> None:
+    def __init__(self, engine: Engine, days: int, recordings_days: int | None = None) -> None:
         self.engine = engine
         self.days = days
+        self.recordings_days = recordings_days  # None: recordings go only with their turn-log rows
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="turn-log-purge")
 
@@ -75,6 +92,8 @@ class DailyTurnLogPurge:
         try:
             removed = purge_turn_log(self.engine, self.days)
             purge_short_lived(self.engine)
+            if self.recordings_days is not None:
+                purge_recordings(self.engine, self.recordings_days)
         except Exception:  # a busy or unreachable database: try again tomorrow, keep serving
             logger.exception("turn-log purge failed")
             return

@@ -35,6 +35,7 @@ def encode_state(state: SessionState) -> str:
         "verified": None if state.verified is None else state.verified.value,
         "accounts": list(state.accounts),
         "retry_at": None if state.retry_at is None else state.retry_at.isoformat(),
+        "hall": state.hall,
     }, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -62,6 +63,7 @@ def decode_state(text: str) -> SessionState:
         verified=None if verified is None else Verified(verified),
         accounts=tuple(data.get("accounts", ())),
         retry_at=None if retry_at is None else datetime.fromisoformat(retry_at),
+        hall=data.get("hall", ""),
     )
 
 

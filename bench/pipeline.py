@@ -81,9 +81,9 @@ def main() -> None:
         recognizer = load_recognizer(Settings(data_dir=Path(folder) / "data", asr_engine="whisper"))
 
         async def turn(session_id: str | None, text: str, channel: Channel, asr_confidence: float | None,
-                       client: str) -> ConversationReply:
+                       client: str, recording: str | None) -> ConversationReply:
             return await anyio.to_thread.run_sync(conversations.handle, session_id, text, channel, None,
-                                                  asr_confidence, client)
+                                                  asr_confidence, client, recording)
 
         with (FIXTURES / "manifest.tsv").open(encoding="utf-8") as handle:
             questions = [FIXTURES / row["file"] for row in csv.DictReader(handle, delimiter="\t") if row["kind"] == "16k"]

@@ -5,11 +5,13 @@
 ``--database``: a SQLite file to fill, or to reuse when it already holds turns (generating and
 counting a million turns takes minutes; the timings that matter come after).
 
-Fills a fresh SQLite database with generated turn-log rows (90 days, four channels, answered
+Fills a fresh SQLite database with generated turn-log rows (90 days, four channels, kiosk turns at
+five halls or at none (an unregistered kiosk), answered
 questions, misses drawn from tests/data/quality/unanswered.tsv with place words, confirmations,
 corrections, repeats, handoff tickets and ratings), builds the rollups once (``rollup.refresh``,
 the catch-up a first start would do), then times what a person waits for: the summary of
-7/30/90 days and the grouped unanswered questions of 7/30 days, each several rounds, median
+7/30/90 days (all halls, and one hall), the dashboard's hall filter's list, and the grouped unanswered
+questions of 7/30 days, each several rounds, median
 and p90 side by side. Also the incremental cost: counting 1,000 new turns into the rollups.
 Goal: each answer under 2 s.
 """
@@ -31,7 +33,7 @@ sys.path[0] = str(ROOT)
 from sqlalchemy import insert  # noqa: E402
 
 from assistant.quality.rollup import refresh  # noqa: E402
-from assistant.quality.summary import summarize  # noqa: E402
+from assistant.quality.summary import known_halls, summarize  # noqa: E402
 from assistant.quality.unanswered import unanswered_groups  # noqa: E402
 from intents import normalize  # noqa: E402
 from knowledge_base.db import make_engine  # noqa: E402
@@ -45,6 +47,8 @@ ANSWERED = [("pay_bill", "我要交电费"), ("query_bill", "上个月电费多�
             ("hall_info", "营业厅几点开门"), ("report_outage", "家里停电了"), ("planned_outage", "明天停电吗"),
             ("cross_border_payment", "我在国外给我妈交电费"), ("query_usage", "用了多少度电")]
 CHANNELS = ["kiosk", "kiosk", "phone", "web"]
+# Kiosk conversations' halls (issue 15); "" is a kiosk page with no registered device behind it.
+HALLS = ["江都营业厅", "江都营业厅", "仪征营业厅", "高邮营业厅", "宝应营业厅", "邗江营业厅", ""]
 
 
 def _misses() -> list[str]:
@@ -67,6 +71,7 @@ def generate(engine, turns: int, days: int, seed: int = 15) -> None:  # type: ig
             timedelta(seconds=rng.randrange(12 * 3600))
         session_id = f"bench-{conversation}"
         channel = rng.choice(CHANNELS)
+        hall = rng.choice(HALLS) if channel == "kiosk" else ""
         length = min(rng.choice([1, 2, 3, 4, 4, 5, 6, 8, 10]), turns - made)
         for index in range(length):
             roll = rng.random()
@@ -87,7 +92,7 @@ def generate(engine, turns: int, days: int, seed: int = 15) -> None:  # type: ig
                              account_number=None, input_text=text, normalized=normalize(text), intent=intent,
                              confidence=confidence, decision=decision, slots={}, reply="好的。",
                              asr_confidence=rng.uniform(0.5, 1.0) if channel != "web" else None,
-                             latency_ms=rng.lognormvariate(1.2, 0.6)))
+                             latency_ms=rng.lognormvariate(1.2, 0.6), hall=hall))
             if intent == "human_agent":
                 tickets.append(dict(session_id=session_id, reason="asked", priority=2, channel=channel, summary="",
                                     transcript=[], status="closed", client="bench", note="",
@@ -157,8 +162,12 @@ def main() -> None:
         timed(f"summary, {days} days", args.rounds, lambda d=days: summarize(engine, d, today))
     for days in (7, 30):
         timed(f"unanswered groups, {days} days", args.rounds, lambda d=days: unanswered_groups(engine, d, today))
+    timed("summary, 90 days, one hall", args.rounds, lambda: summarize(engine, 90, today, hall="仪征营业厅"))
     timed("summary + groups, 90 days (page)", args.rounds,
-          lambda: (summarize(engine, 90, today), unanswered_groups(engine, 90, today)))
+          lambda: (summarize(engine, 90, today), known_halls(engine), unanswered_groups(engine, 90, today)))
+    timed("the same, one hall (page)", args.rounds,
+          lambda: (summarize(engine, 90, today, hall="江都营业厅"), known_halls(engine),
+                   unanswered_groups(engine, 90, today)))
 
     def add_and_count() -> None:
         generate(engine, 1000, 1, seed=random.randrange(1 << 30))

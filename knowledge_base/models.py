@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from knowledge_base.settings import DEFAULT_TIMEZONE, get_settings
@@ -439,6 +439,9 @@ class QualityCursor(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     last_turn_id: int = 0
     last_rating_id: int = 0
+    # Moves whenever a kiosk binds a conversation to its hall (issue 15): a refresh that read the turns before
+    # the bind loses its compare-and-set and reads them again, with their hall.
+    binds: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # 0006 inserts the row without it
 
 
 class QualityDay(SQLModel, table=True):
@@ -447,6 +450,7 @@ class QualityDay(SQLModel, table=True):
 
     day: date = Field(primary_key=True)
     channel: str = Field(primary_key=True, max_length=16)
+    hall: str = Field(default="", primary_key=True, max_length=64)  # "" for phone, web and unregistered kiosks
     turns: int = 0
     none_turns: int = 0
     confirm_turns: int = 0
@@ -469,6 +473,7 @@ class QualityConversation(SQLModel, table=True):
     session_id: str = Field(primary_key=True, max_length=64)
     day: date = Field(index=True)  # the service day of its first turn
     channel: str = Field(max_length=16)
+    hall: str = Field(default="", max_length=64)  # the kiosk's service hall; "" elsewhere (issue 15)
     account_number: str | None = None
     turns: int = 0
     answered_turns: int = 0  # a request answered (accepted, not control or none)
@@ -660,3 +665,21 @@ class ReminderLock(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=32)
     holder: str = Field(default="", max_length=64)
     until: datetime
+
+
+# --- recordings (issue 15) ------------------------------------------------------------------
+
+
+class Recording(SQLModel, table=True):
+    """A spoken turn's audio, the customer's own words, for a reviewer to listen to (issue 15).
+
+    In the database, not on a worker's disk: any worker (on any machine) serves it. The turn log row
+    names it (``TurnLog.recording``); the id is random, never the session id, so a recording's name
+    says nothing about the conversation. Kept ``recordings_days`` days (assistant.retention)."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    at: datetime = Field(default_factory=utc_now, index=True)
+    channel: str = Field(max_length=16)
+    sample_rate: int  # of the audio as heard (16 kHz kiosk and web, 8 kHz phone)
+    duration_ms: int
+    audio: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # WebM Opus (assistant.recordings)

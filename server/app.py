@@ -84,7 +84,7 @@ def _start(app: FastAPI) -> None:
     app.state.speech = services.speech
     app.state.speaker = make_speaker(settings)
     make_data_folder_private(settings.data_dir)
-    app.state.turn_log_purge = DailyTurnLogPurge(engine, settings.turn_log_days)
+    app.state.turn_log_purge = DailyTurnLogPurge(engine, settings.turn_log_days, settings.recordings_days)
     app.state.turn_log_purge.start()
     if settings.reminders_in_service:  # daily reminders (issue 14): the run and the drain, one worker at a time
         from assistant.reminders.wiring import start_in_service

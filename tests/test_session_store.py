@@ -30,6 +30,7 @@ def _every_field_set() -> SessionState:
         transcript=(Turn("customer", "我要交电费", "pay_bill", 0.91), Turn("assistant", "请说户号。")),
         topic="pay_bill", handed_off=True, ended=True, client="203.0.113.9", verified=Verified.CARD,
         accounts=("3201000003", "3201000001"), retry_at=STARTED + timedelta(seconds=15),
+        hall="江都营业厅",
     )
 
 

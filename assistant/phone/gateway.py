@@ -45,6 +45,9 @@ from assistant.voice_settings import VoiceSettings
 logger = logging.getLogger("xiaodian.phone")
 
 GREETING = "您好，我是供电公司的小电。请问有什么可以帮您？"
+# When the customers' words are kept for quality review (issue 15), callers are told, right after the
+# greeting's first sentence: that sentence stays short, so the first audio still starts at once.
+RECORDING_NOTICE = "为了改进服务，通话会录音。"
 # Said once per call, after the greeting: a caller who cannot find the words still has the keys.
 KEYS_ANNOUNCEMENT = "按0转人工，按1重听，按9说慢点；户号可以按键输入，按井号结束。"
 STILL_THERE = "您还在吗？"
@@ -83,6 +86,7 @@ class LineConfig:
     write_timeout_s: float = 2.0  # a peer that stops reading for this long is gone
     # Tests and the bench may play answers faster than real time; the product never does.
     playback_speed: float = 1.0
+    recording_notice: bool = False  # say RECORDING_NOTICE in the first words (settings.recordings_days > 0)
 
 
 @dataclass
@@ -274,7 +278,8 @@ class _Call:
                        tasks.create_task(self._answer_each(), name=f"turns-{self.stats.uuid}"),
                        tasks.create_task(self._watch_silence(), name=f"silence-{self.stats.uuid}"))
             self._reading = tasks.create_task(self._read_frames(), name=f"read-{self.stats.uuid}")
-            await self._say(start.first_words or GREETING)
+            first_words = start.first_words or GREETING
+            await self._say(with_recording_notice(first_words) if self.config.recording_notice else first_words)
             await self._say(KEYS_ANNOUNCEMENT)
             await asyncio.wait({self._reading})  # until hangup, an outcome, or a broken frame
             for task in helpers:
@@ -478,6 +483,12 @@ class _Call:
                 await self.writer.wait_closed()
 
 
+def with_recording_notice(words: str) -> str:
+    """The first words with RECORDING_NOTICE after their first sentence."""
+    first, stop, rest = words.partition("。")
+    return f"{first}{stop}{RECORDING_NOTICE}{rest}" if stop else f"{words}。{RECORDING_NOTICE}"
+
+
 def _speech_rate(line_rate: int) -> int:
     """The rate the voice speaks at for this line: the line's own, when the voice can make it."""
     return line_rate if line_rate in SUPPORTED_RATES else 16000
@@ -499,7 +510,8 @@ class PhoneLine:
 
     def warm(self) -> None:
         """Make the fixed words' audio now (blocking), so the greeting starts within a second."""
-        for text in (GREETING, KEYS_ANNOUNCEMENT, STILL_THERE, SILENCE_GOODBYE, LINE_BUSY, *PHONE_FAILURES.values()):
+        for text in (GREETING, with_recording_notice(GREETING), KEYS_ANNOUNCEMENT, STILL_THERE, SILENCE_GOODBYE, LINE_BUSY,
+                     *PHONE_FAILURES.values()):
             for rate in (8000, 16000):
                 list(self.parts.speaker.speak_sentences(text, self.parts.conversations.voice, rate))
 

@@ -16,6 +16,7 @@ from assistant.dialogue import Channel
 from assistant.payments import load_or_create_secret
 from assistant.phone.gateway import LineConfig, LineParts, PhoneLine
 from assistant.pipeline import VoicePipeline, understood_by
+from assistant.recordings import keeper_for
 from assistant.services import Services
 from assistant.speech.recognizer import Recognizer
 from assistant.speech.tts import Speaker
@@ -36,7 +37,7 @@ def token_matches(settings: Settings, offered: str | None) -> bool:
 
 def line_config(settings: Settings) -> LineConfig:
     return LineConfig(max_calls=settings.max_phone_calls, queue=settings.phone_queue,
-                      silence_s=settings.phone_silence_s)
+                      silence_s=settings.phone_silence_s, recording_notice=settings.recordings_days > 0)
 
 
 def phone_endpoint(settings: Settings) -> EndpointConfig:
@@ -59,13 +60,13 @@ def standalone_pipeline(settings: Settings, services: Services, speaker: Speaker
     limiters: dict[int, anyio.CapacityLimiter] = {}  # one per event loop (a limiter belongs to its loop)
 
     async def run_turn(session_id: str | None, text: str, channel: Channel, asr_confidence: float | None,
-                       client: str) -> ConversationReply:
+                       client: str, recording: str | None) -> ConversationReply:
         loop = id(asyncio.get_running_loop())
         if loop not in limiters:
             limiters.clear()
             limiters[loop] = anyio.CapacityLimiter(1 if services.engine.dialect.name == "sqlite" else 2)
         return await anyio.to_thread.run_sync(services.conversations.handle, session_id, text, channel, None,
-                                              asr_confidence, client, limiter=limiters[loop])
+                                              asr_confidence, client, recording, limiter=limiters[loop])
 
-    pipeline = VoicePipeline(run_turn, gate, recognizer, speaker)
+    pipeline = VoicePipeline(run_turn, gate, recognizer, speaker, keeper_for(services.engine, settings.recordings_days))
     return lambda: pipeline

@@ -62,6 +62,7 @@ def summary_charts(summary: Summary) -> dict[str, str]:
         "satisfaction": charts.bar_chart("满意度", list(total.satisfaction.items()), " 人"),
         "channels": charts.bar_chart("各渠道对话数", [(CHANNEL_LABELS.get(f.label, f.label), f.conversations)
                                                    for f in summary.by_channel], " 个"),
+        "halls": charts.bar_chart("各营业厅对话数", [(f.label, f.conversations) for _, f in summary.by_hall], " 个"),
     }
 
 

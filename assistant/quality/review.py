@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from knowledge_base.db import session
-from knowledge_base.models import ReviewSample, TurnLog, TurnMark, utc_now
+from knowledge_base.models import Recording, ReviewSample, TurnLog, TurnMark, utc_now
 from assistant.quality.privacy import holder_names, masked
 
 MARK_REASONS = {
@@ -43,6 +43,7 @@ class ReviewTurn:
     reply: str
     correct: bool | None
     reason: str
+    recorded: bool = False  # the customer's own words can be heard (issue 15: assistant.quality.recordings)
 
 
 def conversation_turns(engine: Engine, sample: ReviewSample) -> list[ReviewTurn]:
@@ -50,10 +51,13 @@ def conversation_turns(engine: Engine, sample: ReviewSample) -> list[ReviewTurn]
     with session(engine) as db:
         turns = list(db.exec(select(TurnLog).where(TurnLog.session_id == sample.session_id).order_by(TurnLog.id)))
         marks = {m.turn_id: m for m in db.exec(select(TurnMark).where(TurnMark.sample_id == sample.id))}
+        named = [t.recording for t in turns if t.recording]  # still kept: retention may have taken the audio
+        kept = set(db.exec(select(Recording.id).where(Recording.id.in_(named)))) if named else set()  # type: ignore[attr-defined]
     names = list(holder_names(engine, {t.account_number for t in turns if t.account_number}).values())
     return [ReviewTurn(t.id or 0, t.at, masked(t.input_text, names), t.intent, t.decision, t.confidence,
                        t.asr_confidence, masked(t.reply, names),
-                       marks[t.id].correct if t.id in marks else None, marks[t.id].reason if t.id in marks else "")
+                       marks[t.id].correct if t.id in marks else None, marks[t.id].reason if t.id in marks else "",
+                       t.recording in kept)
             for t in turns]
 
 

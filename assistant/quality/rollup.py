@@ -7,6 +7,11 @@ moves in the same transaction by compare-and-set, so two workers refreshing at o
 count a turn twice (the loser's batch is rolled back and nothing is lost). The dashboard, the
 grouping and the sample read only these tables.
 
+The day's figures are per channel and service hall. A kiosk may bind a conversation to its hall after
+some of its turns were counted (``assistant.quality.halls``): the bind moves the cursor's ``binds`` and
+what was counted (``move_to_hall``) in its own transaction, so a refresh that read those turns before
+loses its compare-and-set and reads them again.
+
 A turn is "unanswered" when 小电 did not understand it (none), asked to confirm a guess the
 customer then simply said yes to (a needless confirmation), gave an answer the customer
 corrected (不对…), an answer the customer asked to hear again, or was followed by a request
@@ -45,6 +50,7 @@ from knowledge_base.models import (
 )
 
 BATCH = 20_000
+RETRIES = 5  # lost compare-and-sets in a row before a refresh leaves the rest to the workers that won
 LOW_CONFIDENCE = 0.6
 # Turns that steer the conversation rather than ask for something.
 CONTROL_INTENTS = frozenset({ids.OUT_OF_SCOPE, ids.REPEAT, ids.SLOWER, ids.HUMAN_AGENT, ids.EMERGENCY, ids.AFFIRM,
@@ -89,21 +95,37 @@ class _DayFigures:
     handoffs: dict[str, int] = field(default_factory=dict)
     ratings: dict[str, int] = field(default_factory=dict)
 
-    def add(self, other: dict[str, Any]) -> None:
+    def add(self, other: dict[str, Any], sign: int = 1) -> None:
+        """Add ``other``'s figures (``sign`` -1: take them away, when a conversation moves to its hall)."""
         for name in ("turns", "none_turns", "confirm_turns", "emergencies", "frauds", "asr_turns",
                      "asr_confidence_sum", "low_confidence_turns", "conversations", "resolved"):
-            setattr(self, name, getattr(self, name) + other[name])
+            setattr(self, name, getattr(self, name) + sign * other[name])
         for name in ("latency_buckets", "handoffs", "ratings"):
             mine = getattr(self, name)
             for key, count in other[name].items():
-                mine[key] = mine.get(key, 0) + count
+                mine[key] = mine.get(key, 0) + sign * count
+
+    def add_turn(self, turn: Any) -> None:
+        """One logged turn's own figures."""
+        self.turns += 1
+        self.none_turns += turn.decision == "none"
+        self.confirm_turns += turn.decision == "confirm"
+        self.emergencies += turn.intent == ids.EMERGENCY
+        self.frauds += turn.intent == ids.FRAUD_CHECK
+        if turn.asr_confidence is not None:
+            self.asr_turns += 1
+            self.asr_confidence_sum += float(turn.asr_confidence)
+        self.low_confidence_turns += turn.confidence < LOW_CONFIDENCE
+        bucket = str(latency.bucket_of(turn.latency_ms))
+        self.latency_buckets[bucket] = self.latency_buckets.get(bucket, 0) + 1
 
 
 @dataclass
 class _Batch:
     """What one batch of turns adds; written in one go."""
 
-    days: dict[tuple[date, str], _DayFigures] = field(default_factory=lambda: defaultdict(_DayFigures))
+    # (day, channel, hall) → figures
+    days: dict[tuple[date, str, str], _DayFigures] = field(default_factory=lambda: defaultdict(_DayFigures))
     conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
     new_conversations: set[str] = field(default_factory=set)
     # What each stored conversation counted for before this batch: (resolved, handoff reason).
@@ -153,7 +175,7 @@ def _resolved(conversation: dict[str, Any]) -> bool:
 def _count_conversations(batch: _Batch) -> None:
     """Each conversation's change of standing, on the day of its first turn: new, resolved, handed off."""
     for session_id, conversation in batch.conversations.items():
-        figures = batch.days[(conversation["day"], conversation["channel"])]
+        figures = batch.days[(conversation["day"], conversation["channel"], conversation["hall"])]
         was_resolved, was_handed = batch.counted_before.get(session_id, (False, None))
         figures.conversations += session_id in batch.new_conversations
         figures.resolved += int(_resolved(conversation)) - int(was_resolved)
@@ -164,35 +186,31 @@ def _count_conversations(batch: _Batch) -> None:
 
 
 def _count_ratings(connection: Connection, batch: _Batch, ratings: list[Any]) -> None:
-    """Ratings on the day they were given, under their conversation's channel."""
-    channels = {sid: c["channel"] for sid, c in batch.conversations.items()}
-    unknown = list({r.session_id for r in ratings} - set(channels))
-    channels.update({sid: row["channel"] for sid, row in _load_conversations(connection, unknown).items()})
+    """Ratings on the day they were given, under their conversation's channel and hall."""
+    places = {sid: (c["channel"], c["hall"]) for sid, c in batch.conversations.items()}
+    unknown = list({r.session_id for r in ratings} - set(places))
+    places.update({sid: (row["channel"], row["hall"]) for sid, row in _load_conversations(connection, unknown).items()})
     for rating in ratings:
-        channel = channels.get(rating.session_id) or connection.execute(
-            select(_turn_table.c.channel).where(_turn_table.c.session_id == rating.session_id).limit(1)).scalar()
-        figures = batch.days[(service_day(rating.at), channel or "kiosk")]
+        channel, hall = places.get(rating.session_id) or _place_in_log(connection, rating.session_id)
+        figures = batch.days[(service_day(rating.at), channel, hall)]
         figures.ratings[str(rating.score)] = figures.ratings.get(str(rating.score), 0) + 1
+
+
+def _place_in_log(connection: Connection, session_id: str) -> tuple[str, str]:
+    """A conversation's channel and hall from its turns (a rating of a conversation not counted yet)."""
+    row = connection.execute(select(_turn_table.c.channel, _turn_table.c.hall)
+                             .where(_turn_table.c.session_id == session_id).limit(1)).first()
+    return (row.channel, row.hall) if row is not None else ("kiosk", "")
 
 
 def _count_turn(batch: _Batch, turn: Any, handoffs: dict[str, str]) -> None:
     day = service_day(turn.at)
-    figures = batch.days[(day, turn.channel)]
-    figures.turns += 1
-    figures.none_turns += turn.decision == "none"
-    figures.confirm_turns += turn.decision == "confirm"
-    figures.emergencies += turn.intent == ids.EMERGENCY
-    figures.frauds += turn.intent == ids.FRAUD_CHECK
-    if turn.asr_confidence is not None:
-        figures.asr_turns += 1
-        figures.asr_confidence_sum += float(turn.asr_confidence)
-    figures.low_confidence_turns += turn.confidence < LOW_CONFIDENCE
-    bucket = str(latency.bucket_of(turn.latency_ms))
-    figures.latency_buckets[bucket] = figures.latency_buckets.get(bucket, 0) + 1
+    batch.days[(day, turn.channel, turn.hall)].add_turn(turn)
 
     conversation = batch.conversations.get(turn.session_id)
     if conversation is None:
-        conversation = dict(session_id=turn.session_id, day=day, channel=turn.channel, account_number=None, turns=0,
+        conversation = dict(session_id=turn.session_id, day=day, channel=turn.channel, hall=turn.hall,
+                            account_number=None, turns=0,
                             answered_turns=0, main_intent="none", min_confidence=1.0, handoff_reason=None,
                             emergency=False, fraud=False, last_at=turn.at, last_text="", last_intent="none",
                             last_decision="none")
@@ -232,25 +250,32 @@ def _count_turn(batch: _Batch, turn: Any, handoffs: dict[str, str]) -> None:
     conversation["last_decision"] = turn.decision
 
 
-def _write(connection: Connection, batch: _Batch) -> None:
-    existing_days = {(row.day, row.channel): dict(row._mapping) for row in connection.execute(
-        select(_day_table).where(_day_table.c.day.in_({day for day, _ in batch.days})))}
+def _write_days(connection: Connection, days: dict[tuple[date, str, str], _DayFigures]) -> None:
+    if not days:
+        return
+    existing_days = {(row.day, row.channel, row.hall): dict(row._mapping) for row in connection.execute(
+        select(_day_table).where(_day_table.c.day.in_({day for day, _, _ in days})))}
     new_days, changed_days = [], []
-    for (day, channel), figures in batch.days.items():
-        old = existing_days.get((day, channel))
+    for (day, channel, hall), figures in days.items():
+        old = existing_days.get((day, channel, hall))
         if old is None:
-            new_days.append(dict(day=day, channel=channel, **figures.__dict__))
+            new_days.append(dict(day=day, channel=channel, hall=hall, **figures.__dict__))
             continue
-        total = _DayFigures(**{k: v for k, v in old.items() if k not in ("day", "channel")})
+        total = _DayFigures(**{k: v for k, v in old.items() if k not in ("day", "channel", "hall")})
         total.latency_buckets = dict(total.latency_buckets)
         total.handoffs, total.ratings = dict(total.handoffs), dict(total.ratings)
         total.add(figures.__dict__)
-        changed_days.append(dict(b_day=day, b_channel=channel, **total.__dict__))
+        changed_days.append(dict(b_day=day, b_channel=channel, b_hall=hall, **total.__dict__))
     if new_days:
         connection.execute(insert(_day_table), new_days)
     if changed_days:
         connection.execute(update(_day_table).where(_day_table.c.day == bindparam("b_day"),
-                                                    _day_table.c.channel == bindparam("b_channel")), changed_days)
+                                                    _day_table.c.channel == bindparam("b_channel"),
+                                                    _day_table.c.hall == bindparam("b_hall")), changed_days)
+
+
+def _write(connection: Connection, batch: _Batch) -> None:
+    _write_days(connection, batch.days)
 
     new = [row for key, row in batch.conversations.items() if key in batch.new_conversations]
     old = [dict(row, b_session_id=row["session_id"]) for key, row in batch.conversations.items()
@@ -285,26 +310,75 @@ def _write(connection: Connection, batch: _Batch) -> None:
                 _utterance_table.c.reason == bindparam("b_reason")), updates)
 
 
-def _refresh_batch(engine: Engine, batch_size: int) -> tuple[int, int]:
-    """One batch in one transaction; returns how many turns and ratings it counted (0, 0: none left, or
-    another worker won)."""
+def lock_cursor(connection: Connection) -> tuple[int, int]:
+    """In the caller's transaction: move ``binds`` (so a refresh that read turns before this commits loses its
+    compare-and-set and reads them again) and return what has been counted: (last turn id, last rating id).
+    Taken first, it holds the cursor (SQLite's write lock, PostgreSQL's row lock) until the caller commits."""
+    connection.execute(update(QualityCursor.__table__).where(QualityCursor.id == 1)  # type: ignore[attr-defined]
+                       .values(binds=QualityCursor.binds + 1))
+    position = connection.execute(select(QualityCursor.last_turn_id, QualityCursor.last_rating_id)
+                                  .where(QualityCursor.id == 1)).first()
+    return (position[0], position[1]) if position is not None else (0, 0)
+
+
+def move_to_hall(connection: Connection, session_id: str, hall: str, counted: tuple[int, int]) -> None:
+    """A conversation just bound to a kiosk's hall: what was already counted of it (turns up to
+    ``counted``'s turn id, ratings up to its rating id) moves from its channel without a hall to
+    (kiosk, ``hall``); call it with the cursor held (``lock_cursor``), before its turns get their hall."""
+    turn_cursor, rating_cursor = counted
+    turns = connection.execute(
+        select(_turn_table.c.at, _turn_table.c.channel, _turn_table.c.asr_confidence, _turn_table.c.intent,
+               _turn_table.c.confidence, _turn_table.c.decision, _turn_table.c.latency_ms)
+        .where(_turn_table.c.session_id == session_id, _turn_table.c.hall == "", _turn_table.c.id <= turn_cursor)).all()
+    stored = _load_conversations(connection, [session_id]).get(session_id)
+    if stored is not None and stored["hall"]:
+        return  # counted under a hall already
+    channel = stored["channel"] if stored is not None else (turns[0].channel if turns else None)
+    if channel is None:
+        return  # nothing of it counted yet
+    moved: dict[tuple[date, str], _DayFigures] = defaultdict(_DayFigures)
+    for turn in turns:
+        moved[(service_day(turn.at), turn.channel)].add_turn(turn)
+    if stored is not None:
+        figures = moved[(stored["day"], channel)]
+        figures.conversations += 1
+        figures.resolved += _resolved(stored)
+        if stored["handoff_reason"] is not None:
+            figures.handoffs[stored["handoff_reason"]] = figures.handoffs.get(stored["handoff_reason"], 0) + 1
+        connection.execute(update(_conversation_table).where(_conversation_table.c.session_id == session_id)
+                           .values(hall=hall, channel="kiosk"))
+    for rating in connection.execute(select(SatisfactionRating.score, SatisfactionRating.at).where(
+            SatisfactionRating.session_id == session_id, SatisfactionRating.id <= rating_cursor)):
+        figures = moved[(service_day(rating.at), channel)]
+        figures.ratings[str(rating.score)] = figures.ratings.get(str(rating.score), 0) + 1
+    changes: dict[tuple[date, str, str], _DayFigures] = defaultdict(_DayFigures)
+    for (day, old_channel), figures in moved.items():
+        changes[(day, old_channel, "")].add(figures.__dict__, -1)
+        changes[(day, "kiosk", hall)].add(figures.__dict__)
+    _write_days(connection, changes)
+
+
+def _refresh_batch(engine: Engine, batch_size: int) -> tuple[int, int] | None:
+    """One batch in one transaction; returns how many turns and ratings it counted (0, 0: none left), or
+    None when the cursor moved meanwhile (another worker counted them, or a kiosk bound a conversation to
+    its hall): read again."""
     with engine.connect() as connection:
-        position = connection.execute(select(QualityCursor.last_turn_id, QualityCursor.last_rating_id)
-                                      .where(QualityCursor.id == 1)).first()
+        position = connection.execute(select(QualityCursor.last_turn_id, QualityCursor.last_rating_id,
+                                             QualityCursor.binds).where(QualityCursor.id == 1)).first()
         if position is None:  # the migration makes the row; a database made by create_all may lack it
             try:
                 connection.execute(insert(QualityCursor.__table__),  # type: ignore[attr-defined]
-                                   {"id": 1, "last_turn_id": 0, "last_rating_id": 0})
+                                   {"id": 1, "last_turn_id": 0, "last_rating_id": 0, "binds": 0})
                 connection.commit()
             except IntegrityError:  # another worker made it at this moment
                 connection.rollback()
-            position = (0, 0)
-        cursor, rating_cursor = position
+            position = (0, 0, 0)
+        cursor, rating_cursor, binds = position
         turns = connection.execute(
             select(_turn_table.c.id, _turn_table.c.session_id, _turn_table.c.at, _turn_table.c.channel,
                    _turn_table.c.account_number, _turn_table.c.input_text, _turn_table.c.asr_confidence,
                    _turn_table.c.normalized, _turn_table.c.intent, _turn_table.c.confidence,
-                   _turn_table.c.decision, _turn_table.c.latency_ms)
+                   _turn_table.c.decision, _turn_table.c.latency_ms, _turn_table.c.hall)
             .where(_turn_table.c.id > cursor).order_by(_turn_table.c.id).limit(batch_size)
         ).all()
         ratings = connection.execute(
@@ -328,12 +402,13 @@ def _refresh_batch(engine: Engine, batch_size: int) -> tuple[int, int]:
         # The cursor first: on SQLite this takes the write lock, and a worker that lost the race stops here.
         moved = connection.execute(update(QualityCursor.__table__)  # type: ignore[attr-defined]
                                    .where(QualityCursor.id == 1, QualityCursor.last_turn_id == cursor,
-                                          QualityCursor.last_rating_id == rating_cursor)
+                                          QualityCursor.last_rating_id == rating_cursor,
+                                          QualityCursor.binds == binds)
                                    .values(last_turn_id=turns[-1].id if turns else cursor,
                                            last_rating_id=ratings[-1].id if ratings else rating_cursor))
         if moved.rowcount != 1:
             connection.rollback()
-            return 0, 0
+            return None
         _write(connection, batch)
         connection.commit()
         return len(turns), len(ratings)
@@ -358,9 +433,15 @@ def _ensure_tables(engine: Engine) -> None:
 def refresh(engine: Engine, batch_size: int = BATCH) -> int:
     """Count every turn not yet counted; returns how many."""
     _ensure_tables(engine)
-    counted = 0
+    counted, lost = 0, 0
     while True:
-        turns, ratings = _refresh_batch(engine, batch_size)
+        result = _refresh_batch(engine, batch_size)
+        if result is None:
+            lost += 1
+            if lost > RETRIES:  # other workers keep winning: they count what is left
+                return counted
+            continue
+        turns, ratings = result
         counted += turns
         if turns < batch_size and ratings < batch_size:
             return counted

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from intents import ids
 from knowledge_base.db import session
@@ -32,6 +32,14 @@ PICK_LABELS = {"stratum": "分层抽样", "dissatisfied": "客户不满意", "ha
 class SampleSize:
     stratified: int = 20
     per_target: int = 3
+
+
+def halls_of(engine: Engine, samples: list[ReviewSample]) -> dict[int, str]:
+    """Each sampled conversation's service hall ("" at none), by sample id: the reviewer sees where it was."""
+    with session(engine) as db:
+        halls = dict(db.exec(select(QualityConversation.session_id, QualityConversation.hall).where(
+            col(QualityConversation.session_id).in_([s.session_id for s in samples]))).all())
+    return {s.id: halls.get(s.session_id, "") for s in samples if s.id is not None}
 
 
 def draw_sample(engine: Engine, day: date, size: SampleSize = SampleSize()) -> list[ReviewSample]:

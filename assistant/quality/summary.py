@@ -1,4 +1,4 @@
-"""The dashboard's figures over the last N service days: totals, per channel, per day.
+"""The dashboard's figures over the last N service days: totals, per channel, per hall, per day.
 
 Read from the daily rollup only (``QualityDay``, kept by ``assistant.quality.rollup``), so a
 90-day summary sums a few hundred rows however many turns there were. Definitions (the tests count by hand
@@ -8,7 +8,10 @@ against these):
 - conversations: by the day of their first turn; resolved = at least one request answered
   and no handoff; handoffs: one per conversation, its most urgent reason;
 - satisfaction: the goodbye question's answers (满意 3, 一般 2, 不满意 1) given in the window;
-- latency: median and p90 of the turns' processing time (within 2.5 %, from buckets).
+- latency: median and p90 of the turns' processing time (within 2.5 %, from buckets);
+- halls: the service hall of the registered kiosk the conversation took place at (``assistant.quality.halls``);
+  conversations at no hall are shown by channel: 电话, 网页, 未登记自助机 (a kiosk page with no registered
+  device behind it). The hall filter ``NO_HALL`` keeps only those.
 """
 
 from __future__ import annotations
@@ -21,12 +24,19 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from assistant.quality import latency
-from knowledge_base.models import QualityDay, service_today
+from knowledge_base.models import KioskDevice, QualityDay, service_today
 
 CHANNEL_LABELS = {"kiosk": "自助机", "phone": "电话", "web": "网页", "cli": "命令行"}
 HANDOFF_LABELS = {"asked": "客户要求", "misses": "多次没听懂", "emergency": "紧急情况", "complaint": "投诉",
                   "fraud": "疑似诈骗", "account": "户号查不到", "verify": "身份核实不了", "limit": "查询太多户号"}
 SATISFACTION_LABELS = {3: "满意", 2: "一般", 1: "不满意"}
+# Turns at no hall, named by their channel in the per-hall table.
+NO_HALL_LABELS = {"kiosk": "未登记自助机", "phone": "电话", "web": "网页", "cli": "命令行"}
+NO_HALL = "-"  # the hall filter's value for "not at a hall"
+
+
+def hall_label(hall: str, channel: str = "") -> str:
+    return hall if hall else NO_HALL_LABELS.get(channel, channel or "不在营业厅")
 
 
 @dataclass
@@ -62,13 +72,18 @@ class Summary:
     total: Figures
     by_channel: list[Figures]
     by_day: list[Figures]
+    # One row per hall, then the turns at no hall by channel; keys are (hall, "") or ("", channel).
+    by_hall: list[tuple[tuple[str, str], Figures]] = field(default_factory=list)
+    hall: str | None = None  # the hall filter, if any (NO_HALL: not at a hall)
 
     def as_json(self) -> dict[str, Any]:
         body = self.total.as_json()
         body.pop("label")
-        return {"days": self.days, "from": self.first_day.isoformat(), "to": self.last_day.isoformat(), **body,
+        return {"days": self.days, "from": self.first_day.isoformat(), "to": self.last_day.isoformat(),
+                "hall": self.hall, **body,
                 "by_channel": [f.as_json() | {"channel": f.label, "channel_label": CHANNEL_LABELS.get(f.label, f.label)}
                                for f in self.by_channel],
+                "by_hall": [f.as_json() | {"hall": hall, "channel": channel or None} for (hall, channel), f in self.by_hall],
                 "by_day": [f.as_json() | {"day": f.label} for f in self.by_day]}
 
 
@@ -89,28 +104,35 @@ def _finish(figures: Figures, none_turns: int, confirm_turns: int, low: int, asr
     return figures
 
 
-def summarize(engine: Engine, days: int, today: date | None = None, channel: str | None = None) -> Summary:
-    """The last ``days`` service days up to ``today`` (default: today where the service is)."""
+def summarize(engine: Engine, days: int, today: date | None = None, channel: str | None = None,
+              hall: str | None = None) -> Summary:
+    """The last ``days`` service days up to ``today`` (default: today where the service is), of one
+    channel and one hall if asked (``NO_HALL``: the turns at no hall)."""
     last = today or service_today()
     first = last - timedelta(days=days - 1)
     day_rows = select(QualityDay).where(QualityDay.day >= first, QualityDay.day <= last)
     if channel:
         day_rows = day_rows.where(QualityDay.channel == channel)
+    if hall:
+        day_rows = day_rows.where(QualityDay.hall == ("" if hall == NO_HALL else hall))
     with engine.connect() as connection:
         days_read = connection.execute(day_rows).all()
 
-    groups: dict[str, dict[Any, list[Any]]] = {"total": {}, "channel": {}, "day": {}}
+    groups: dict[str, dict[Any, list[Any]]] = {"total": {}, "channel": {}, "day": {}, "hall": {}}
 
     def accumulate(key_kind: str, key: Any) -> list[Any]:
         # [Figures, none, confirm, low, asr_n, asr_sum, histogram]
         bucket = groups[key_kind].get(key)
         if bucket is None:
-            label = key if key_kind != "total" else "合计"
+            label = "合计" if key_kind == "total" else hall_label(*key) if key_kind == "hall" else key
             bucket = groups[key_kind][key] = [Figures(label=str(label)), 0, 0, 0, 0, 0.0, {}]
         return bucket
 
     for row in days_read:
-        for key in (("total", "total"), ("channel", row.channel), ("day", row.day.isoformat())):
+        if not (row.turns or row.conversations or any(row.ratings.values())):
+            continue  # emptied: its conversations moved to the hall a kiosk bound them to
+        place = (row.hall, "") if row.hall else ("", row.channel)
+        for key in (("total", "total"), ("channel", row.channel), ("day", row.day.isoformat()), ("hall", place)):
             bucket = accumulate(*key)
             figures = bucket[0]
             figures.turns += row.turns
@@ -139,4 +161,15 @@ def summarize(engine: Engine, days: int, today: date | None = None, channel: str
     for offset in range(days):  # every day, empty ones too: a trend has no holes
         day_key = (first + timedelta(days=offset)).isoformat()
         by_day.append(_finish(*accumulate("day", day_key)))
-    return Summary(days, first, last, total, by_channel, by_day)
+    # The halls by name, then what was said at no hall (kiosk, phone, web).
+    places = sorted(groups["hall"], key=lambda key: (not key[0], key[0], key[1]))
+    by_hall = [(place, _finish(*groups["hall"][place])) for place in places]
+    return Summary(days, first, last, total, by_channel, by_day, by_hall, hall or None)
+
+
+def known_halls(engine: Engine) -> list[str]:
+    """Every hall with figures, and every hall a kiosk is registered at (for the dashboard's hall filter)."""
+    with engine.connect() as connection:
+        counted = connection.execute(select(QualityDay.hall).distinct()).scalars().all()
+        registered = connection.execute(select(KioskDevice.hall).distinct()).scalars().all()
+    return sorted({hall for hall in [*counted, *registered] if hall})

@@ -72,8 +72,10 @@ def unanswered_groups(engine: Engine, days: int, today: date, limit: int = 20,
             select(QualityUtterance.text, func.sum(QualityUtterance.count))
             .where(*window).group_by(QualityUtterance.text)
             .order_by(func.sum(QualityUtterance.count).desc()).limit(MAX_TEXTS)).all()
-        background = [normalize(e) for row in connection.execute(select(Intent.examples)) for e in row[0]]
-        groups = group([(text, int(count)) for text, count in totals], background=background)[:limit]
+        # The intents' examples say which wordings mean one need (and weigh the features).
+        intents = {intent: [normalize(e) for e in examples]
+                   for intent, examples in connection.execute(select(Intent.id, Intent.examples))}
+        groups = group([(text, int(count)) for text, count in totals], intents=intents)[:limit]
         group_of = {text: index for index, g in enumerate(groups) for text in g.texts}
         # Each day's count and the reasons, for the groups shown only.
         shown = list(group_of)

@@ -26,6 +26,7 @@ from assistant.kiosk_devices import CardRead, CardVerifier
 from assistant.spoken_answers import SpokenAnswer
 from assistant.events import AudioChunk, Event, Failed, FailureKind, Partial, Replied, Transcribed
 from assistant.pipeline import Heard, Listener, SpokenInput, Stage, TypedInput, VoicePipeline, understood_by
+from assistant.recordings import RecordingKeeper, keeper_for
 from assistant.speech.audio import AudioError, from_pcm, read_wav
 from assistant.speech.vad import EndpointConfig
 from server.deps import client_address
@@ -103,11 +104,13 @@ def _turn_limiter(state: Any) -> anyio.CapacityLimiter:
 
 
 async def run_turn(state: Any, session_id: str | None, text: str, channel: Channel, account: str | None = None,
-                   asr_confidence: float | None = None, client: str = "") -> ConversationReply:
+                   asr_confidence: float | None = None, client: str = "",
+                   recording: str | None = None) -> ConversationReply:
     """One conversation turn in a worker thread, at most ``TURN_THREADS`` at a time."""
 
     def turn() -> ConversationReply:
-        reply = state.services.conversations.handle(session_id, text, channel, account, asr_confidence, client)
+        reply = state.services.conversations.handle(session_id, text, channel, account, asr_confidence, client,
+                                                    recording)
         # Stored here, off the event loop and before the reply goes out, so that the speech URL
         # works on any worker at once; ``reply_json`` then finds the id in this worker's memory.
         state.speech.register(spoken_answer(reply, channel))
@@ -149,7 +152,8 @@ def kiosk_page(request: Request) -> HTMLResponse:
     settings = _state(request).settings
     return templates.TemplateResponse(request, "kiosk.html", {
         "idle_s": settings.kiosk_idle_s, "idle_warning_s": settings.kiosk_idle_warning_s,
-        "max_utterance_s": settings.max_utterance_s})
+        "max_utterance_s": settings.max_utterance_s,
+        "recorded": settings.recordings_days > 0})  # the page says spoken words are recorded (issue 15)
 
 
 # --- the kiosk page's own calls (issue 13): start over, and whether staff have taken over ---
@@ -222,6 +226,7 @@ async def converse(body: ConverseRequest, request: Request) -> dict[str, Any]:
         if await run_in_threadpool(_card_verifier(state).verify, card):
             session_id = await run_in_threadpool(state.services.conversations.present_card, session_id,
                                                  body.channel, card.account, client)
+            await run_in_threadpool(bind_to_kiosk_hall, state.engine, session_id, card.device)  # issue 15
             notices = await run_in_threadpool(card_notices, state.engine, card.account)
         else:
             logger.warning("card read refused: device=%r", body.card.device)
@@ -232,6 +237,14 @@ async def converse(body: ConverseRequest, request: Request) -> dict[str, Any]:
     if notices is not None:
         answer["notices"] = notices  # reminders that waited for this customer's card, shown once
     return answer
+
+
+def bind_to_kiosk_hall(engine: Any, session_id: str, device: str) -> None:
+    """A request this registered kiosk signed names the conversation: it takes place at the kiosk's hall
+    (the quality figures per hall, issue 15)."""
+    from assistant.quality.halls import bind_hall, device_hall
+
+    bind_hall(engine, session_id, device_hall(engine, device))
 
 
 def card_notices(engine: Any, account: str) -> list[str]:
@@ -254,11 +267,19 @@ def _pipeline(state: Any) -> VoicePipeline:
     """The voice pipeline as this app runs it: its gate, its recogniser (once loaded), its turn threads."""
 
     async def turn(session_id: str | None, text: str, channel: Channel, asr_confidence: float | None,
-                   client: str) -> ConversationReply:
-        return await run_turn(state, session_id, text, channel, None, asr_confidence, client)
+                   client: str, recording: str | None) -> ConversationReply:
+        return await run_turn(state, session_id, text, channel, None, asr_confidence, client, recording)
 
     return VoicePipeline(turn, state.recognition_gate, getattr(state, "recognizer", None),
-                         getattr(state, "speaker", None))
+                         getattr(state, "speaker", None), _recordings(state))
+
+
+def _recordings(state: Any) -> RecordingKeeper | None:
+    """One keeper per app (its writer thread), or None when no recordings are kept (issue 15)."""
+    held = getattr(state, "recording_keeper", None)
+    if held is None:
+        held = state.recording_keeper = (keeper_for(state.engine, state.settings.recordings_days),)
+    return held[0]
 
 
 async def _run_while_connected(request: Request, source: SpokenInput, **options: Any) -> list[Event] | None:

@@ -18,7 +18,7 @@ from assistant.dialogue import Channel
 from assistant.kiosk_devices import CardRead
 from assistant.kiosk_screen import MAX_STATE_BYTES, read_screen, screen_key_valid, show, show_card, vetted_reply
 from server.deps import client_address
-from server.routes.customer import SignedCardRead, _card_verifier, card_notices
+from server.routes.customer import SignedCardRead, _card_verifier, bind_to_kiosk_hall, card_notices
 
 router = APIRouter(tags=["kiosk device"])
 logger = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ async def update_screen(body: ScreenUpdate, request: Request,
         state["reply"] = vetted_reply(state["reply"], request.app.state.services.payments,
                                       request.app.state.settings.public_url)
     seq = await run_in_threadpool(show, request.app.state.engine, body.device, body.session_id, state)
+    if body.session_id:  # the signed device follows this conversation: it takes place at the device's hall
+        await run_in_threadpool(bind_to_kiosk_hall, request.app.state.engine, body.session_id, body.device)
     return {"seq": seq}
 
 
@@ -78,6 +80,7 @@ async def card_presented(body: CardPresented, request: Request) -> dict[str, Any
         raise HTTPException(403, detail="读卡没有通过校验，请再刷一次卡，或者找工作人员。")
     session_id = await run_in_threadpool(state.services.conversations.present_card, body.session_id,
                                          Channel.KIOSK, card.account, client_address(request))
+    await run_in_threadpool(bind_to_kiosk_hall, state.engine, session_id, card.device)
     notices = await run_in_threadpool(card_notices, state.engine, card.account)
     holder = await run_in_threadpool(show_card, state.engine, card.device, session_id, card.account, notices)
     return {"session_id": session_id, "holder": holder, "notices": notices}

@@ -44,9 +44,12 @@ from assistant.quality.review import (
     mark_turn,
     rate_sample,
 )
-from assistant.quality.sampling import PICK_LABELS, draw_sample
-from assistant.quality.summary import CHANNEL_LABELS, HANDOFF_LABELS, summarize
+from assistant.quality.recordings import listen, sampled_turn
+from assistant.quality.sampling import PICK_LABELS, draw_sample, halls_of
+from assistant.quality.summary import CHANNEL_LABELS, HANDOFF_LABELS, NO_HALL, known_halls, summarize
 from assistant.quality.unanswered import UnansweredGroup, suggester, unanswered_groups
+from assistant.recordings import MEDIA_TYPE
+from assistant.speech.audio import AudioError
 from knowledge_base.db import session
 from knowledge_base.models import Intent, ReviewSample, service_today
 from server.admin.routes import create_intent, update_intent
@@ -55,7 +58,7 @@ from server.login import Forbidden, Login, csrf_protect, require_login
 from server.pages import render
 
 WINDOWS = (7, 30, 90)
-CSV_TABLES = ("days", "channels", "handoffs", "groups", "samples", "rectifications")
+CSV_TABLES = ("days", "channels", "halls", "handoffs", "groups", "samples", "rectifications")
 
 
 def require_reviewer(login: Annotated[Login, Depends(require_login)]) -> Login:
@@ -67,6 +70,8 @@ def require_reviewer(login: Annotated[Login, Depends(require_login)]) -> Login:
 
 ReviewerLogin = Annotated[Login, Depends(require_reviewer)]
 Days = Annotated[int, Query(ge=1, le=366)]
+# A hall's name as registered for its kiosks, or "-" for the turns at no hall (phone, web, unregistered kiosks).
+Hall = Annotated[str, Query(max_length=64)]
 
 
 def _admin_only(login: Login) -> None:
@@ -106,22 +111,24 @@ api = APIRouter(prefix="/api/admin/quality", tags=["质检"],
 
 @pages.get("")
 def dashboard(request: Request, login: ReviewerLogin, days: Days = 7,
-              channel: Annotated[str, Query(max_length=16)] = "") -> Response:
+              channel: Annotated[str, Query(max_length=16)] = "", hall: Hall = "") -> Response:
     engine = _fresh(request)
-    summary = summarize(engine, days, channel=channel or None)
+    summary = summarize(engine, days, channel=channel or None, hall=hall or None)
     return render(request, "quality/dashboard.html", {
         "summary": summary, "charts": summary_charts(summary), "days": days, "windows": WINDOWS,
         "channel": channel, "channel_labels": CHANNEL_LABELS, "handoff_labels": HANDOFF_LABELS,
+        "hall": hall, "halls": known_halls(engine), "no_hall": NO_HALL,
         "groups": _groups(request, days, 5), "percent": percent, "csv_tables": CSV_TABLES,
     }, login=login)
 
 
 @api.get("/summary")
 def summary_api(request: Request, days: Days = 7,
-                channel: Annotated[str, Query(max_length=16)] = "") -> dict[str, Any]:
+                channel: Annotated[str, Query(max_length=16)] = "", hall: Hall = "") -> dict[str, Any]:
     """Figures of the last N service days: turns, conversations, handoffs by reason, resolution rate,
-    satisfaction, latency (ms), per channel and per day."""
-    return summarize(_fresh(request), days, channel=channel or None).as_json()
+    satisfaction, latency (ms), per channel, per hall (``by_hall``) and per day; ``hall`` keeps one hall
+    ("-": the turns at no hall: phone, web, kiosks not registered at a hall)."""
+    return summarize(_fresh(request), days, channel=channel or None, hall=hall or None).as_json()
 
 
 # --- Unanswered groups -----------------------------------------------------------------
@@ -241,6 +248,7 @@ def samples_page(request: Request, login: ReviewerLogin, day: Annotated[str, Que
     samples = draw_sample(engine, chosen)
     return render(request, "quality/samples.html", {
         "day": chosen, "samples": samples, "pick_labels": PICK_LABELS, "findings": findings(engine, samples),
+        "halls": halls_of(engine, samples),
         "channel_labels": CHANNEL_LABELS, "previous": chosen - timedelta(days=1), "next": chosen + timedelta(days=1),
     }, login=login)
 
@@ -326,6 +334,40 @@ def rating_api(request: Request, login: ReviewerLogin, sample_id: int, body: Rat
     except ReviewError as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
     return {"status": "saved"}
+
+
+# --- Listening (issue 15): the customer's own words and the answer as spoken ----------------
+
+NO_STORE = {"Cache-Control": "no-store"}  # a customer's voice stays out of every cache
+
+
+@api.get("/samples/{sample_id}/turns/{turn_id}/recording.webm", response_class=Response,
+         responses={200: {"content": {MEDIA_TYPE: {}}}, 404: {"description": "这一句没有录音"}})
+def turn_recording(request: Request, login: ReviewerLogin, sample_id: int, turn_id: int) -> Response:
+    """听客户原话: a sampled turn's recording (WebM Opus); every listen goes to the audit log."""
+    try:
+        words = listen(request.app.state.engine, sample_id, turn_id, login.name)
+    except ReviewError as error:
+        raise HTTPException(status_code=404, detail=str(error)) from None
+    return Response(words.audio, media_type=MEDIA_TYPE, headers=NO_STORE)
+
+
+@api.get("/samples/{sample_id}/turns/{turn_id}/answer.wav", response_class=Response,
+         responses={200: {"content": {"audio/wav": {}}}, 404: {"description": "这一句不在这次抽检的对话里"}})
+def turn_answer(request: Request, sample_id: int, turn_id: int) -> Response:
+    """听小电的回答: the turn's answer (as the page shows it, masked) in the service's voice, made as
+    answers are spoken (the voice's own cache); 8 kHz for a phone call, as the caller heard it."""
+    state = request.app.state
+    try:
+        turn = sampled_turn(state.engine, sample_id, turn_id)
+    except ReviewError as error:
+        raise HTTPException(status_code=404, detail=str(error)) from None
+    try:
+        audio = state.speaker.speak(turn.reply, state.services.conversations.voice,
+                                    rate=8000 if turn.channel == "phone" else 16000)
+    except AudioError as error:  # the voice failed: the answer is still there to read
+        raise HTTPException(status_code=503, detail=str(error)) from None
+    return Response(audio.wav_bytes(), media_type="audio/wav", headers=NO_STORE)
 
 
 # --- Rectification items ----------------------------------------------------------------
@@ -499,19 +541,21 @@ async def report_pdf(request: Request, day: Annotated[str, Query(max_length=10)]
     return _pdf_response(body, chosen)
 
 
-def _csv_rows(request: Request, table: str, days: int) -> tuple[list[str], list[list[Any]]]:
+def _csv_rows(request: Request, table: str, days: int, hall: str = "") -> tuple[list[str], list[list[Any]]]:
     engine = _fresh(request)
-    if table in ("days", "channels"):
-        summary = summarize(engine, days)
-        rows = summary.by_day if table == "days" else summary.by_channel
-        header = ["日期" if table == "days" else "渠道", "对话", "轮数", "解决率", "转人工", "没听懂比例", "确认比例",
-                  "紧急情况", "诈骗提醒", "满意", "一般", "不满意", "响应中位数毫秒", "响应p90毫秒"]
-        return header, [[f.label if table == "days" else CHANNEL_LABELS.get(f.label, f.label), f.conversations,
-                         f.turns, f.resolution_rate, sum(f.handoffs.values()), f.none_rate, f.confirm_rate,
-                         f.emergencies, f.frauds, *f.satisfaction.values(), f.latency_ms["median"],
-                         f.latency_ms["p90"]] for f in rows]
+    if table in ("days", "channels", "halls"):
+        summary = summarize(engine, days, hall=hall or None)
+        rows = {"days": summary.by_day, "channels": summary.by_channel,
+                "halls": [f for _, f in summary.by_hall]}[table]
+        first = {"days": "日期", "channels": "渠道", "halls": "营业厅"}[table]
+        header = [first, "对话", "轮数", "解决率", "转人工", "转人工率", "没听懂比例", "确认比例",
+                  "紧急情况", "诈骗提醒", "满意", "一般", "不满意", "满意比例", "响应中位数毫秒", "响应p90毫秒"]
+        return header, [[CHANNEL_LABELS.get(f.label, f.label) if table == "channels" else f.label, f.conversations,
+                         f.turns, f.resolution_rate, sum(f.handoffs.values()), f.handoff_rate, f.none_rate,
+                         f.confirm_rate, f.emergencies, f.frauds, *f.satisfaction.values(), f.satisfied_rate,
+                         f.latency_ms["median"], f.latency_ms["p90"]] for f in rows]
     if table == "handoffs":
-        total = summarize(engine, days).total
+        total = summarize(engine, days, hall=hall or None).total
         return ["原因", "次数"], [[HANDOFF_LABELS.get(r, r), n] for r, n in sorted(total.handoffs.items())]
     if table == "groups":
         return (["次数", "代表说法", "原因", "全部说法"],
@@ -530,11 +574,12 @@ def _csv_rows(request: Request, table: str, days: int) -> tuple[list[str], list[
 
 
 @api.get("/export/{table}.csv")
-def export_csv(request: Request, table: str, days: Days = 7) -> Response:
-    """Any of the dashboard's tables as CSV (UTF-8 with BOM, so Excel shows the Chinese)."""
+def export_csv(request: Request, table: str, days: Days = 7, hall: Hall = "") -> Response:
+    """Any of the dashboard's tables as CSV (UTF-8 with BOM, so Excel shows the Chinese); the figures'
+    tables of one hall when ``hall`` says so, as the dashboard shows them."""
     if table not in CSV_TABLES:
         raise HTTPException(status_code=404, detail=f"没有这张表。可以导出：{'、'.join(CSV_TABLES)}。")
-    header, rows = _csv_rows(request, table, days)
+    header, rows = _csv_rows(request, table, days, hall)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)

@@ -16,14 +16,19 @@ Whisper variants: ``guarded`` (the shipped options: bounded temperature fallback
 capped by the audio's length, repeated phrases removed), ``unguarded`` (greedy only, Whisper's
 default thresholds, no cap: the code before the guard), ``hotwords`` and ``prompt`` (the guarded
 options plus Whisper's ``hotwords``, or a short natural prompt, made from the knowledge base's
-intents).
+intents); ``no-denoise`` (the guarded options without the noise suppression of noisy utterances,
+assistant/speech/denoise.py: the code before it) and ``denoiseN`` (suppression at WebRTC's level N).
 
 Then "end of speech → first answer audio" through the live path, as a customer lives it: each clip
 followed by silence is fed to a Listener in real time (20 ms frames), the utterance goes through the
 VoicePipeline (recognition, the dialogue turn, the first sentence synthesised by the voice), and the
 time from the end of the speech in the clip to the first AudioChunk is taken, with and without
-speculative decoding; it includes the end-pointer's wait (``end_silence_s``). Peak memory (RSS) at
-the end. The Vosk engine runs with the Korean model from PyPI when no Mandarin model is registered:
+speculative decoding, and as shipped beside the settings before issue 11 (Whisper's full 30 s
+encoder window, the whole first sentence synthesised first; ``windowN`` variants above measure the
+window's accuracy); it includes the end-pointer's wait (``end_silence_s``). Then the same with two
+clips said as one request with a 0.6 s breath between: utterances heard (must be one each) and
+decodes made (the wasted ones held the model from the next caller). The voice is the one the
+product speaks with (``--voice auto``). Peak memory (RSS) at the end. The Vosk engine runs with the Korean model from PyPI when no Mandarin model is registered:
 its timings are real, its Mandarin accuracy is not meaningful and not printed.
 """
 
@@ -49,7 +54,7 @@ sys.path[0] = str(ROOT)
 from assistant.knowledge import Knowledge  # noqa: E402
 from intents.ids import ESSENTIAL  # noqa: E402
 from assistant.speech.audio import Audio, AudioError, read_wav  # noqa: E402
-from assistant.speech.recognizer import Recognizer  # noqa: E402
+from assistant.speech.recognizer import RecognitionStopped, Recognizer, never  # noqa: E402
 from assistant.speech.tts import EspeakPinyinVoice, Speaker  # noqa: E402
 from assistant.speech.vad import EndpointConfig, speech_span  # noqa: E402
 from assistant.voice_settings import VoiceSettings  # noqa: E402
@@ -152,6 +157,20 @@ def whisper_variants(names: list[str], knowledge: Knowledge) -> dict[str, object
                           no_speech_threshold=0.6, chars_per_second=1000.0)
     every = {"guarded": WhisperOptions(), "unguarded": WhisperOptions(guard=unguarded),
              "hotwords": WhisperOptions(hotwords=hotwords), "prompt": WhisperOptions(prompt=prompt)}
+    # Encoder window (latency, issue 11): "window30" is the full 30 s window Whisper was trained on
+    # (the code before the short window), "windowN" at least N s (the clip plus a second otherwise).
+    for name in names:
+        if name.startswith("window"):
+            seconds = float(name.removeprefix("window"))
+            every[name] = WhisperOptions(window_min_s=None if seconds >= 30 else seconds)
+    # Noise suppression (ears, issue 11): shipped on for noisy utterances; "no-denoise" is the code
+    # before it, "denoiseN" suppresses at WebRTC's level N (0–4) instead of the shipped one.
+    from assistant.speech.denoise import DenoiseConfig
+
+    every["no-denoise"] = WhisperOptions(denoise=DenoiseConfig(enabled=False))
+    for name in names:
+        if name.startswith("denoise"):
+            every[name] = WhisperOptions(denoise=DenoiseConfig(level=int(name.removeprefix("denoise"))))
     return {name: every[name] for name in names}
 
 
@@ -201,9 +220,75 @@ def measure_set(label: str, set_name: str, clips: list[Clip], recognizer: Recogn
           f"{rejected:>4}/{len(speech_clips):<4} {noise:>8} {longest:>8.1f}", flush=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class LatencyMode:
+    """One way of running the live path (issue 11: the shipped one beside the one before)."""
+
+    label: str
+    speculate: bool = True
+    end_early: bool = True
+    window_min_s: float | None | str = "shipped"  # WhisperOptions.window_min_s; "shipped": the default
+    first_clause_from: int | None | str = "shipped"  # Speaker.first_clause_from
+    speculate_after_s: float | None = None  # Listener.SPECULATE_AFTER_S (None: the shipped value)
+
+
+BEFORE = {"window_min_s": None, "first_clause_from": None, "speculate_after_s": 0.3}  # before issue 11
+LATENCY_MODES = (
+    LatencyMode("no speculative decoding", speculate=False, end_early=False),
+    LatencyMode("speculative decoding", end_early=False),
+    LatencyMode("speculative decoding + early end when understood (shipped)"),
+    LatencyMode("the same, a 25 s encoder window (XIAODIAN_WHISPER_WINDOW_S=25)", window_min_s=25.0),
+    LatencyMode("the same, before issue 11 (30 s window, whole first sentence)", **BEFORE),
+)
+# Two questions with a 0.6 s pause between them (elderly callers breathe mid-sentence): still one
+# utterance each, and how many decodes were made for nothing (each blocks the model for the next caller).
+PAUSED_MODES = (
+    LatencyMode("shipped"),
+    LatencyMode("before issue 11", **BEFORE),
+)
+INNER_PAUSE_S = 0.6
+
+
+class CountingRecognizer:
+    """The recogniser, counting the decodes that used the model: a call stopped at the model's door
+    (the first ``stop`` check) cost nothing; one stopped after a segment had taken the model."""
+
+    def __init__(self, inner: Recognizer) -> None:
+        self.inner, self.decodes = inner, 0
+
+    def transcribe(self, audio: Audio, stop=never):  # type: ignore[no-untyped-def]
+        checks = 0
+
+        def counted_stop() -> bool:
+            nonlocal checks
+            checks += 1
+            return stop()
+
+        try:
+            transcript = self.inner.transcribe(audio, counted_stop)
+        except RecognitionStopped:
+            self.decodes += checks > 1
+            raise
+        self.decodes += 1
+        return transcript
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def spoken_part(audio: Audio) -> Audio:
+    span = speech_span(audio)
+    assert span is not None
+    return Audio(audio.samples[int(span[0] * audio.rate): int(span[1] * audio.rate)], audio.rate)
+
+
 def end_of_speech_to_answer(whisper: Recognizer, knowledge: Knowledge, clips: list[Clip], workdir: Path,
-                            speculate: bool, end_early: bool) -> list[float]:
-    """Seconds from the end of the speech in each clip to the first audio of the answer, fed live."""
+                            mode: LatencyMode, voice: object, inner_pause_s: float | None = None,
+                            only: int | None = None) -> tuple[list[float], int, int]:
+    """Seconds from the end of the speech in each clip (or only the one numbered ``only``) to the
+    first audio of the answer, fed live; the utterances heard and the decodes made. With
+    ``inner_pause_s`` each clip's speech is followed by that much silence and the next clip's
+    speech (one request said in two breaths)."""
     import anyio
 
     from assistant.admission import RecognitionGate
@@ -213,50 +298,88 @@ def end_of_speech_to_answer(whisper: Recognizer, knowledge: Knowledge, clips: li
     from assistant.pipeline import Listener, VoicePipeline, understood_by
 
     conversations = ConversationService(knowledge)
+    shipped_options = whisper.options  # type: ignore[attr-defined]
+    if mode.window_min_s != "shipped":
+        whisper.options = dataclasses.replace(shipped_options, window_min_s=mode.window_min_s)  # type: ignore[attr-defined]
+    counting = CountingRecognizer(whisper)
+    speaker_options = {} if mode.first_clause_from == "shipped" else {"first_clause_from": mode.first_clause_from}
 
-    async def turn(session_id, text, channel, asr_confidence, client):  # type: ignore[no-untyped-def]
+    async def turn(session_id, text, channel, asr_confidence, client, recording=None):  # type: ignore[no-untyped-def]
         return await anyio.to_thread.run_sync(conversations.handle, session_id, text, channel, None,
                                               asr_confidence, client)
 
     waits: list[float] = []
-    for clip in clips:
-        audio = clip.audio().to(16000)
-        span = speech_span(audio)
-        assert span is not None, clip.path.name
-        fed = np.concatenate([audio.samples, np.zeros(16000 * 2, dtype=np.int16)])
-        # A new cache each time: the first sentence is really synthesised, as for a new answer.
-        speaker = Speaker(EspeakPinyinVoice(), Path(tempfile.mkdtemp(dir=workdir)))
-        pipeline = VoicePipeline(turn, RecognitionGate(1, 0), whisper, speaker)
+    utterances = 0
+    try:
+        for number, clip in enumerate(clips):
+            if only is not None and number != only:
+                continue
+            audio = clip.audio().to(16000)
+            if inner_pause_s is not None:
+                following = clips[(number + 1) % len(clips)].audio().to(16000)
+                audio = Audio(np.concatenate([np.zeros(8000, dtype=np.int16), spoken_part(audio).samples,
+                                              np.zeros(int(16000 * inner_pause_s), dtype=np.int16),
+                                              spoken_part(following).samples]), 16000)
+            span = speech_span(audio)
+            assert span is not None, clip.path.name
+            fed = np.concatenate([audio.samples, np.zeros(16000 * 2, dtype=np.int16)])
+            # A new cache each time: the first sentence is really synthesised, as for a new answer.
+            speaker = Speaker(voice, Path(tempfile.mkdtemp(dir=workdir)), **speaker_options)  # type: ignore[arg-type]
+            pipeline = VoicePipeline(turn, RecognitionGate(1, 0), counting, speaker)  # type: ignore[arg-type]
 
-        async def live() -> float:
-            listener = Listener(whisper, EndpointConfig(), speculate=speculate,
-                                understood=understood_by(knowledge) if end_early else None)
-            frame = 320
-            started = time.perf_counter()
-            for index, start in enumerate(range(0, len(fed), frame)):
-                due = started + index * frame / 16000  # the caller speaks in real time
-                await anyio.sleep(max(0.0, due - time.perf_counter()))
-                heard = await listener.hear(Audio(fed[start: start + frame], 16000))
-                if heard.utterance is not None:
-                    async for event in pipeline.run(heard.utterance, channel=Channel.KIOSK,
-                                                    departed=threading.Event()):
-                        if isinstance(event, AudioChunk):
-                            return time.perf_counter() - (started + span[1])
-                    raise AssertionError(f"{clip.path.name}: no answer audio")
-            raise AssertionError(f"{clip.path.name}: the end-pointer never ended the utterance")
+            async def live() -> tuple[float, int]:
+                listener = Listener(counting, EndpointConfig(), speculate=mode.speculate,  # type: ignore[arg-type]
+                                    understood=understood_by(knowledge) if mode.end_early else None)
+                if mode.speculate_after_s is not None:
+                    listener.SPECULATE_AFTER_S = mode.speculate_after_s
+                frame, heard, first_audio = 320, 0, None
+                started = time.perf_counter()
+                for index, start in enumerate(range(0, len(fed), frame)):
+                    due = started + index * frame / 16000  # the caller speaks in real time
+                    await anyio.sleep(max(0.0, due - time.perf_counter()))
+                    result = await listener.hear(Audio(fed[start: start + frame], 16000))
+                    if result.utterance is not None:
+                        heard += 1
+                        async for event in pipeline.run(result.utterance, channel=Channel.KIOSK,
+                                                        departed=threading.Event()):
+                            if isinstance(event, AudioChunk) and first_audio is None:
+                                first_audio = time.perf_counter() - (started + span[1])
+                        if first_audio is None:
+                            raise AssertionError(f"{clip.path.name}: no answer audio")
+                        if inner_pause_s is None:
+                            break
+                if first_audio is None:
+                    raise AssertionError(f"{clip.path.name}: the end-pointer never ended the utterance")
+                return first_audio, heard
 
-        waits.append(anyio.run(live))
-    return waits
+            wait, heard = anyio.run(live)
+            waits.append(wait)
+            utterances += heard
+    finally:
+        whisper.options = shipped_options  # type: ignore[attr-defined]
+    return waits, utterances, counting.decodes
+
+
+def latency_voice(name: str) -> object:
+    from assistant.speech.natural_voice import NaturalVoice, natural_voice_installed
+
+    if name == "natural" or (name == "auto" and natural_voice_installed()):
+        voice = NaturalVoice()
+        voice.process.start()  # as the service does at start-up
+        return voice
+    return EspeakPinyinVoice()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", default="whisper,vosk")
     parser.add_argument("--sets", default="fixtures,short,eval")
-    parser.add_argument("--variants", default="guarded", help="Whisper: guarded,unguarded,hotwords,prompt")
+    parser.add_argument("--variants", default="guarded", help="Whisper: guarded,unguarded,hotwords,prompt,no-denoise,denoiseN")
     parser.add_argument("--limit", type=int, default=None, help="at most this many clips per set")
     parser.add_argument("--skip", type=int, default=0, help="leave out the first clips of each set")
     parser.add_argument("--latency", type=int, default=15, help="clips for end of speech → answer (0: skip)")
+    parser.add_argument("--voice", default="auto", help="the answer's voice for end of speech → answer: "
+                        "auto (natural when installed), natural, espeak")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "var")
     args = parser.parse_args()
 
@@ -298,14 +421,31 @@ def main() -> None:
 
     if whisper is not None and args.latency:
         clips = audio_sets(["fixtures"], None)["fixtures 16k"][: args.latency]
-        modes = {"no speculative decoding": (False, False), "speculative decoding": (True, False),
-                 "speculative decoding + early end when understood": (True, True)}
-        for mode, (speculate, end_early) in modes.items():
-            waits = end_of_speech_to_answer(whisper, knowledge, clips, workdir, speculate, end_early)
-            print(f"end of speech → first answer audio (live, whisper, end_silence "
-                  f"{EndpointConfig().end_silence_s} s, {mode}): "
-                  f"median {statistics.median(waits):.3f} s, p90 {percentile(waits, 0.9):.3f} s, n={len(waits)}",
-                  flush=True)
+        voice = latency_voice(args.voice)
+        print(f"\nend of speech → first answer audio (live, whisper, end_silence {EndpointConfig().end_silence_s} s, "
+              f"voice {voice.name}, a new speech cache per clip):")  # type: ignore[attr-defined]
+        # Clip by clip, every mode in turn: a machine whose load changes meanwhile weighs on all alike.
+        waits: dict[LatencyMode, list[float]] = {mode: [] for mode in LATENCY_MODES + PAUSED_MODES}
+        heard = {mode: 0 for mode in PAUSED_MODES}
+        decodes = {mode: 0 for mode in PAUSED_MODES}
+        for number in range(len(clips)):
+            for mode in LATENCY_MODES:
+                waits[mode] += end_of_speech_to_answer(whisper, knowledge, clips, workdir, mode, voice, only=number)[0]
+            for mode in PAUSED_MODES:
+                paused = end_of_speech_to_answer(whisper, knowledge, clips, workdir, mode, voice, INNER_PAUSE_S, number)
+                waits[mode] += paused[0]
+                heard[mode] += paused[1]
+                decodes[mode] += paused[2]
+        for mode in LATENCY_MODES:
+            print(f"  {mode.label:<75} median {statistics.median(waits[mode]):.3f} s, "
+                  f"p90 {percentile(waits[mode], 0.9):.3f} s, n={len(waits[mode])}", flush=True)
+        print(f"two breaths, {INNER_PAUSE_S} s pause inside (utterances heard / requests; decodes made):")
+        for mode in PAUSED_MODES:
+            print(f"  {mode.label:<75} median {statistics.median(waits[mode]):.3f} s, "
+                  f"p90 {percentile(waits[mode], 0.9):.3f} s, utterances {heard[mode]}/{len(clips)}, "
+                  f"decodes {decodes[mode]} ({decodes[mode] - heard[mode]} wasted)", flush=True)
+        if hasattr(voice, "close"):
+            voice.close()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory of this process (all engines loaded): {peak_mb:.0f} MB")
 

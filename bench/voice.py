@@ -11,7 +11,9 @@ them), for each voice side by side:
 - synthesis time per second of audio (median, p90);
 - time to the first sentence's audio, from the reply being known to the first chunk being ready,
   with the voice already started as the service starts it (goal: at most 0.3 s): made anew (an
-  answer with a customer's figures) and from the warm cache (a fixed answer, as served);
+  answer with a customer's figures) and from the warm cache (a fixed answer, as served); made anew
+  both as shipped (a long first sentence's first clause first, ``tts.answer_chunks``) and the
+  whole first sentence first (the code before), side by side with the round trip of each;
 - peak resident memory of this process and, for the natural voice, of its own process; the size
   the voice's packages take on disk.
 The natural voice's neural synthesis is CPU heavy: ``--limit`` measures the first N answers only.
@@ -29,6 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
@@ -36,8 +40,9 @@ from assistant.knowledge import Knowledge  # noqa: E402
 from bench.speech import percentile  # noqa: E402
 from assistant.speech.intelligibility import character_error_rate  # noqa: E402
 from assistant.speech.natural_voice import NaturalVoice, natural_voice_installed  # noqa: E402
+from assistant.speech.audio import Audio  # noqa: E402
 from assistant.speech.spoken_text import to_spoken  # noqa: E402
-from assistant.speech.tts import EspeakPinyinVoice, Speaker  # noqa: E402
+from assistant.speech.tts import FIRST_CLAUSE_FROM_CHARS, EspeakPinyinVoice, Speaker, answer_chunks  # noqa: E402
 from assistant.speech.voice import Voice  # noqa: E402
 from assistant.speech.whisper_engine import WhisperRecognizer, assemble_whisper_base  # noqa: E402
 from assistant.spoken_answers import fixed_answers  # noqa: E402
@@ -59,33 +64,71 @@ class VoiceFigures:
     first_sentence_s: list[float] = field(default_factory=list)
     first_sentence_cached_s: list[float] = field(default_factory=list)
     worst: list[tuple[float, str, str]] = field(default_factory=list)
+    # The same with the whole first sentence made first (before the first clause was split off).
+    whole_first_s: list[float] = field(default_factory=list)
+    whole_errors: list[float] = field(default_factory=list)
+    whole_edit_chars: float = 0.0
+
+
+def _spoken_chunks(speaker: Speaker, answer: str, settings: VoiceSettings, rate: int) -> tuple[float, list[Audio]]:
+    """Seconds until the first chunk was ready, and every chunk."""
+    started = time.perf_counter()
+    chunks = speaker.speak_sentences(answer, settings, rate)
+    first, last = next(chunks)
+    first_s = time.perf_counter() - started
+    return first_s, [first] + ([] if last else [chunk for chunk, _ in chunks])
 
 
 def measure(voice: Voice, answers: list[str], whisper: WhisperRecognizer, rate: int) -> VoiceFigures:
     figures = VoiceFigures(voice.name)
     settings = VoiceSettings()
+    transcripts: dict[bytes, str] = {}
+
+    def heard(answer: str, chunks: list[Audio], first_clause_from: int | None) -> str:
+        """Sentence by sentence, as a listener hears them: a first clause played on its own is joined
+        to the rest of its sentence (it plays straight on), so both ways are heard alike; a
+        sentence made the same both ways is transcribed once."""
+        sentences: list[list[np.ndarray]] = [[]]
+        for chunk, (_, ends_sentence) in zip(chunks, answer_chunks(answer, first_clause_from)):
+            sentences[-1].append(chunk.samples)
+            if ends_sentence:
+                sentences.append([])
+        for samples in (np.concatenate(parts) for parts in sentences if parts):
+            if (key := samples.tobytes()) not in transcripts:
+                transcripts[key] = whisper.transcribe(Audio(samples, rate)).text
+        return "".join(transcripts[np.concatenate(parts).tobytes()] for parts in sentences if parts)
+
     for answer in answers:
         with tempfile.TemporaryDirectory(prefix="xiaodian-bench-voice-") as cache:
-            speaker = Speaker(voice, Path(cache))
+            # The code before first, on an empty cache: every sentence made, the first one whole.
+            whole = Speaker(voice, Path(cache), first_clause_from=None)
             started = time.perf_counter()
-            chunks = speaker.speak_sentences(answer, settings, rate)
-            first, last = next(chunks)
-            figures.first_sentence_s.append(time.perf_counter() - started)
-            audio = [first] + ([] if last else [chunk for chunk, _ in chunks])
+            whole_first_s, whole_audio = _spoken_chunks(whole, answer, settings, rate)
             made_s = time.perf_counter() - started
+            figures.whole_first_s.append(whole_first_s)
+            # As shipped: the first clause and the rest of the first sentence are new, the rest cached.
+            # A first sentence too short to cut is the same chunk both ways: it took as long as above.
+            speaker = Speaker(voice, Path(cache))
+            first_s, audio = _spoken_chunks(speaker, answer, settings, rate)
+            if audio[0].samples.tobytes() == whole_audio[0].samples.tobytes():
+                first_s = whole_first_s
+            figures.first_sentence_s.append(first_s)
             started = time.perf_counter()  # again, as the service speaks a fixed answer: from the warm cache
             next(speaker.speak_sentences(answer, settings, rate))
             figures.first_sentence_cached_s.append(time.perf_counter() - started)
-        spoken_s = sum(chunk.seconds for chunk in audio)
+        spoken_s = sum(chunk.seconds for chunk in whole_audio)
         figures.per_audio_second.append(made_s / spoken_s)
-        heard = "".join(whisper.transcribe(chunk).text for chunk in audio)
         said = to_spoken(answer)
-        error = character_error_rate(said, heard)
+        error, whole_error = (character_error_rate(said, heard(answer, chunks, first_clause_from))
+                              for chunks, first_clause_from in ((audio, FIRST_CLAUSE_FROM_CHARS), (whole_audio, None)))
         figures.errors.append(error)
+        figures.whole_errors.append(whole_error)
         figures.said_chars += len(said)
         figures.edit_chars += error * len(said)
-        figures.worst.append((error, said, heard))
-        print(f"  {voice.name}  CER {error:.2f}  first {figures.first_sentence_s[-1]:.2f} s  "
+        figures.whole_edit_chars += whole_error * len(said)
+        figures.worst.append((error, said, heard(answer, audio, FIRST_CLAUSE_FROM_CHARS)))
+        print(f"  {voice.name}  CER {error:.2f} (whole first sentence {whole_error:.2f})  "
+              f"first {first_s:.2f} s (whole first sentence {whole_first_s:.2f} s)  "
               f"{made_s / spoken_s:.3f} s/s  {said[:24]}", flush=True)
     return figures
 
@@ -143,12 +186,15 @@ def main() -> None:
     print()
     rows = [
         ("round trip CER, all answers (chars)", lambda f: f"{f.edit_chars / f.said_chars:.3f}"),
+        ("  the same, whole first sentence first (before)", lambda f: f"{f.whole_edit_chars / f.said_chars:.3f}"),
         ("round trip CER, mean of answers", lambda f: f"{statistics.fmean(f.errors):.3f}"),
         ("round trip CER, median / p90", lambda f: f"{statistics.median(f.errors):.2f} / {percentile(f.errors, 0.9):.2f}"),
         ("synthesis s per s of audio, median / p90",
          lambda f: f"{statistics.median(f.per_audio_second):.3f} / {percentile(f.per_audio_second, 0.9):.3f}"),
         ("first sentence audio s, median / p90",
          lambda f: f"{statistics.median(f.first_sentence_s):.2f} / {percentile(f.first_sentence_s, 0.9):.2f}"),
+        ("  the same, whole first sentence first (before)",
+         lambda f: f"{statistics.median(f.whole_first_s):.2f} / {percentile(f.whole_first_s, 0.9):.2f}"),
         ("  the same from the warm cache, ms",
          lambda f: f"{1000 * statistics.median(f.first_sentence_cached_s):.1f} / "
                    f"{1000 * percentile(f.first_sentence_cached_s, 0.9):.1f}"),

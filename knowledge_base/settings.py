@@ -167,6 +167,23 @@ class Settings(BaseSettings):
     reminder_call_retry_s: int = 600
     reminder_call_wait_s: int = 45
 
+    # --- recordings (issue 15): the customer's spoken words, kept for quality review ---
+    # Days a spoken turn's audio is kept (also gone with its turn-log row); 0 keeps none, and then
+    # the phone greeting and the kiosk page do not say that conversations are recorded.
+    recordings_days: int = 30
+
+    # --- latency (issue 11): how soon the answer starts ---
+    # Below 30, Whisper's encoder hears the utterance plus a second of silence, at least this many
+    # seconds, instead of its full 30 s window: far faster (the encoder's attention is quadratic) but
+    # Whisper hears worse on a window it was not trained on (first 40 shared clips, 8 kHz: 0.850 at
+    # 25 and 20, vs 0.875), so the full window stays the default; an operator short of CPU may trade.
+    whisper_window_s: float = 30.0
+
+    # --- ears (issue 11): noise suppression before Whisper ---
+    # auto: an utterance whose estimated signal-to-noise ratio is low (a noisy hall) is cleaned by
+    # WebRTC's noise suppressor before Whisper hears it; clean speech is never touched. off: never.
+    denoise: Literal["auto", "off"] = "auto"
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, name: str) -> str:

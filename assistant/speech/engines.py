@@ -33,7 +33,8 @@ def load_recognizer(settings: Settings, engine: str | None = None,
     choice = chosen_engine(settings, engine)
     if choice == "whisper":
         key: tuple[object, ...] = ("whisper", str(settings.data_dir), settings.whisper_beam_size, settings.asr_threads,
-                                   settings.whisper_prompt, settings.end_silence_s, settings.max_utterance_s)
+                                   settings.whisper_prompt, settings.end_silence_s, settings.max_utterance_s,
+                                   settings.denoise)
     else:
         model = mandarin_vosk_model(settings.data_dir) or next(iter(registered_vosk_models(settings.data_dir)), None)
         if model is None:
@@ -59,7 +60,14 @@ def _load(choice: str, settings: Settings, key: tuple[object, ...]) -> Recognize
 
         endpoint = EndpointConfig(end_silence_s=settings.end_silence_s, max_utterance_s=settings.max_utterance_s)
         options = WhisperOptions(beam_size=settings.whisper_beam_size, threads=settings.asr_threads,
-                                 prompt=settings.whisper_prompt or None, endpoint=endpoint)
+                                 prompt=settings.whisper_prompt or None, endpoint=endpoint,
+                                 window_min_s=settings.whisper_window_s if settings.whisper_window_s < 30 else None)
+        if settings.denoise == "off":
+            import dataclasses
+
+            from assistant.speech.denoise import DenoiseConfig
+
+            options = dataclasses.replace(options, denoise=DenoiseConfig(enabled=False))
         return WhisperRecognizer(assemble_whisper_base(settings.data_dir), options)
     from pathlib import Path
 

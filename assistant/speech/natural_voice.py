@@ -33,7 +33,8 @@ from typing import IO
 import numpy as np
 
 from assistant.speech.audio import Audio
-from assistant.speech.tts import LEAD_MS, NOTHING_TO_SAY_MS, VoiceError, silence, to_pinyin_for_espeak
+from assistant.speech.tts import (LEAD_MS, NOTHING_TO_SAY_MS, VoiceError, clause_pause_ms, silence,
+                                  to_pinyin_for_espeak)
 from assistant.voice_settings import VoiceSettings
 
 NATURAL_RATE = 24000  # MB-MelGAN's output rate
@@ -42,7 +43,6 @@ NATURAL_RATE = 24000  # MB-MelGAN's output rate
 # model's durations, the slowest setting (90) → 1.67x.
 NATIVE_WPM = 150.0
 SPEED_RATIO_RANGE = (0.8, 1.8)
-_MIN_CLAUSE_PAUSE_MS = 150
 _PEAK = 0.89  # -1 dBFS at full volume: loud for a hall, no clipping on the phone line's codec
 _TAIL_MAX_MS, _FADED_DB, _TAIL_DB = 200, -25.0, -12.0  # see without_tail_artefact
 _START_TIMEOUT_S = 180.0  # the runtime's import and both models: 0.3 s on LiteRT, seconds on TensorFlow
@@ -242,7 +242,7 @@ class NaturalVoice:
         """Speak ``text`` at 24 kHz: a clause per model call, the settings' pauses between them."""
         sentences = pinyin_sentences_and_clauses(text)
         speed = speed_ratio(settings)
-        clause_pause = silence(max(_MIN_CLAUSE_PAUSE_MS, settings.sentence_pause_ms // 2), NATURAL_RATE)
+        clause_pause = silence(clause_pause_ms(settings), NATURAL_RATE)
         sentence_pause = silence(settings.sentence_pause_ms, NATURAL_RATE)
         parts: list[np.ndarray] = []
         for sentence in sentences:

@@ -343,6 +343,36 @@ def answer_sentences(text: str) -> list[str]:
     return [s.strip() for s in _ANSWER_SENTENCE.findall(text) if _SPEAKABLE.search(s)]
 
 
+# Latency (issue 11): a long first sentence is spoken as its first clause, then the rest. The
+# clause's audio is ready after a short synthesis and plays while the rest is made: uncached, the
+# natural voice's first audio comes in about half the time (bench/voice.py). A shorter sentence
+# is quick to make whole, and a clause of one character is not worth a chunk of its own.
+FIRST_CLAUSE_FROM_CHARS = 10
+_MIN_FIRST_CLAUSE_CHARS = 2
+# A clause ends at a comma (an ASCII one only outside a figure: 1,280). Not at 、 (a list is one
+# thought) nor at a colon (8：30 is a time; 户号：… needs its label for the figures' reading).
+_FIRST_CLAUSE_END = re.compile(r"，|,(?!\d)")
+
+
+def answer_chunks(text: str, first_clause_from: int | None = FIRST_CLAUSE_FROM_CHARS) -> list[tuple[str, bool]]:
+    """What is synthesised and played as one piece: each sentence, the first one cut after its
+    first clause when it has ``first_clause_from`` characters or more (None: never); with each,
+    whether it ends a sentence (the pause after it)."""
+    chunks = [(sentence, True) for sentence in answer_sentences(text)]
+    if chunks and first_clause_from is not None and len(_SPEAKABLE.findall(chunks[0][0])) >= first_clause_from:
+        first = chunks[0][0]
+        end = _FIRST_CLAUSE_END.search(first)
+        if (end is not None and len(_SPEAKABLE.findall(first[:end.start()])) >= _MIN_FIRST_CLAUSE_CHARS
+                and _SPEAKABLE.search(first[end.end():])):
+            chunks[:1] = [(first[:end.end()].strip(), False), (first[end.end():].strip(), True)]
+    return chunks
+
+
+def clause_pause_ms(settings: VoiceSettings) -> int:
+    """The pause at a comma: half the pause between sentences (which "说慢点" lengthens), at least 150 ms."""
+    return max(150, settings.sentence_pause_ms // 2)
+
+
 def limit_length(spoken: str, max_chars: int = MAX_SPOKEN_CHARS) -> tuple[str, bool]:
     """Cut to ``max_chars`` at the last sentence end (else clause end) before it; (text, was_cut)."""
     if len(spoken) <= max_chars:
@@ -370,6 +400,7 @@ class Speaker:
     max_files: int = 2000
     max_bytes: int = 200 * 1024 * 1024
     max_chars: int = MAX_SPOKEN_CHARS
+    first_clause_from: int | None = FIRST_CLAUSE_FROM_CHARS  # see answer_chunks
     hits: int = field(default=0, init=False)
     misses: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -398,18 +429,24 @@ class Speaker:
         return Audio(audio.samples, rate, truncated=cut)
 
     def speak_sentences(self, text: str, settings: VoiceSettings, rate: int = 16000) -> Iterator[tuple[Audio, bool]]:
-        """The answer one sentence at a time, each with whether it is the last, so a front end can
-        play the first while the rest is made.
+        """The answer one sentence at a time (a long first sentence as its first clause, then the
+        rest: ``answer_chunks``), each with whether it is the last, so a front end can play the
+        first while the rest is made.
 
         Played one after the other they sound like ``speak``: each sentence but the last ends with
-        the pause between sentences. Beyond ``max_chars`` of text the rest is left to the screen.
+        the pause between sentences, a first clause with the pause at a comma. Beyond
+        ``max_chars`` of text the rest is left to the screen.
         """
-        sentences = answer_sentences(text[:self.max_chars]) or [""]  # nothing to say: one chunk of silence
-        pause = silence(max(0, settings.sentence_pause_ms - 2 * LEAD_MS), rate)
-        for number, sentence in enumerate(sentences):
-            audio = self.speak(sentence, settings, rate)
-            last = number == len(sentences) - 1
-            yield (audio if last else Audio(np.concatenate([audio.samples, pause]), rate, audio.truncated)), last
+        # Nothing to say: one chunk of silence.
+        chunks = answer_chunks(text[:self.max_chars], self.first_clause_from) or [("", True)]
+        # Each chunk's audio starts and ends with LEAD_MS of silence: the pause is made up to the setting.
+        pauses = {True: silence(max(0, settings.sentence_pause_ms - 2 * LEAD_MS), rate),
+                  False: silence(max(0, clause_pause_ms(settings) - 2 * LEAD_MS), rate)}
+        for number, (chunk, ends_sentence) in enumerate(chunks):
+            audio = self.speak(chunk, settings, rate)
+            last = number == len(chunks) - 1
+            yield (audio if last else Audio(np.concatenate([audio.samples, pauses[ends_sentence]]), rate,
+                                            audio.truncated)), last
 
     def close(self) -> None:
         """Let the voice free what it holds (the natural voice's process); it starts again if used."""
@@ -437,7 +474,7 @@ class Speaker:
                    for spoken in self._sentences_spoken(text))
 
     def _sentences_spoken(self, text: str) -> list[str]:
-        spoken = (self._spoken(sentence)[0] for sentence in answer_sentences(text[:self.max_chars]))
+        spoken = (self._spoken(chunk)[0] for chunk, _ in answer_chunks(text[:self.max_chars], self.first_clause_from))
         return [s for s in spoken if _SPEAKABLE.search(s)]
 
     def _spoken(self, text: str) -> tuple[str, bool]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import importlib.util
+import math
 import os
 import re
 import shutil
@@ -27,6 +29,7 @@ import ctranslate2
 import opencc
 
 from assistant.speech.audio import Audio, prepare_for_recognition
+from assistant.speech.denoise import DenoiseConfig, denoised
 from assistant.speech.models import ModelError
 from assistant.speech.recognizer import (
     BufferedStream,
@@ -155,8 +158,29 @@ class WhisperOptions:
     # ``hotwords_from_s``: on one- and two-syllable answers it echoed them (不要 → 不准 报修 算算 计划停电).
     hotwords: str | None = None
     hotwords_from_s: float = 1.2
+    # Noise suppression for noisy utterances only (assistant/speech/denoise.py; XIAODIAN_DENOISE).
+    denoise: DenoiseConfig = DenoiseConfig()
+    # Whisper's encoder always hears a 30 s window, the clip padded with silence: that pass is most
+    # of a short utterance's decode. With ``window_min_s`` set it hears only the clip plus
+    # ``window_spare_s`` of that silence, at least ``window_min_s`` (None: the full 30 s, as trained).
+    # The encoder's time falls faster than the window (its attention is quadratic): 1500 frames
+    # (15 s) took a fifth of 3000's, 1000 frames a fifteenth. But Whisper hears worse on a window it
+    # was not trained on (bench/speech.py, first 40 shared clips, intent accuracy 16 kHz / 8 kHz):
+    # 30 s 0.925 / 0.875, 25 s 0.925 / 0.850, 20 s 0.900 / 0.850, 10 s 0.875 (a clip plus 1 s:
+    # 0.825, with loops; slow + noisy 0.800 at both 30 and 20 s); so
+    # the default stays None and XIAODIAN_WHISPER_WINDOW_S lets an operator short of CPU trade.
+    window_min_s: float | None = None
+    window_spare_s: float = 1.0
+
+    def encoder_frames(self, seconds: float) -> int | None:
+        """How many 10 ms mel frames the encoder is given for ``seconds`` of speech (None: all 3000)."""
+        if self.window_min_s is None:
+            return None
+        window_s = max(self.window_min_s, seconds + self.window_spare_s)
+        return min(_WINDOW_FRAMES, 2 * math.ceil(window_s * 50))  # even: the encoder's convolution halves it
 
 
+_WINDOW_FRAMES = 3000  # Whisper's 30 s window in 10 ms mel frames
 _to_simplified = opencc.OpenCC("t2s")
 _PUNCTUATION = re.compile(r"[，。、？！,.?!\s]")
 # A phrase of 2–8 characters said three times or more in a row (commas between allowed) is a loop;
@@ -238,6 +262,26 @@ def _in_lower_priority_thread(load: Callable[[], T]) -> T:
     return loaded[0]
 
 
+@functools.cache
+def _windowed_model_class() -> type:
+    """faster-whisper's model, its encoder given only the first ``encoder_frames`` of the padded
+    window (CTranslate2's encoder takes any even number of frames up to 3000; the decoder attends
+    to whatever it made). faster-whisper itself always pads to 30 s (its ``chunk_length`` changes
+    how audio is cut, not what the encoder is given)."""
+    import numpy as np
+    from faster_whisper import WhisperModel  # heavy import, only when speech is used
+
+    class WindowedWhisperModel(WhisperModel):  # type: ignore[misc]
+        encoder_frames: int | None = None  # set under the recogniser's lock before each decode
+
+        def encode(self, features: np.ndarray) -> ctranslate2.StorageView:
+            if self.encoder_frames is not None and features.shape[-1] > self.encoder_frames:
+                features = np.ascontiguousarray(features[..., : self.encoder_frames])
+            return super().encode(features)
+
+    return WindowedWhisperModel
+
+
 class WhisperRecognizer:
     """Whole-utterance recogniser; one model per process, shared by all callers."""
 
@@ -246,13 +290,12 @@ class WhisperRecognizer:
     partials = False  # whole utterances only: it has nothing honest to show before the end
 
     def __init__(self, model_dir: Path, options: WhisperOptions = WhisperOptions()) -> None:
-        from faster_whisper import WhisperModel  # heavy import, only when speech is used
-
         started = time.perf_counter()
         self.options = options
         self.model_dir = model_dir
+        windowed = _windowed_model_class()
         self.model = _in_lower_priority_thread(
-            lambda: WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=options.threads))
+            lambda: windowed(str(model_dir), device="cpu", compute_type="int8", cpu_threads=options.threads))
         self.load_seconds = time.perf_counter() - started
         # CTranslate2 runs one decode at a time well on 2 cores; queue the rest.
         self._lock = threading.Lock()
@@ -264,6 +307,7 @@ class WhisperRecognizer:
         speech = self.speech_of(audio)
         if speech is None or speech.seconds < 0.1:
             raise NoSpeechError()
+        speech = denoised(speech, self.options.denoise, self.options.endpoint)
         guard = self.options.guard
         with self._lock:
             if stop():
@@ -271,6 +315,7 @@ class WhisperRecognizer:
             # Sampling above temperature 0 draws from CTranslate2's generator: seeded, a clip is
             # heard the same way every time (tests and measurements that do not swing).
             ctranslate2.set_random_seed(guard.seed)
+            self.model.encoder_frames = self.options.encoder_frames(speech.seconds)
             pending, _info = self.model.transcribe(
                 speech.float32(),
                 language="zh",

@@ -345,6 +345,10 @@ NO_STORE = {"Cache-Control": "no-store"}  # a customer's voice stays out of ever
          responses={200: {"content": {MEDIA_TYPE: {}}}, 404: {"description": "这一句没有录音"}})
 def turn_recording(request: Request, login: ReviewerLogin, sample_id: int, turn_id: int) -> Response:
     """听客户原话: a sampled turn's recording (WebM Opus); every listen goes to the audit log."""
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        # A link on another site carries the reviewer's cookie (SameSite=Lax): it would audit a listen
+        # they never made. The review page's own player is same-origin.
+        raise HTTPException(status_code=403, detail="请在质检页面里播放录音。")
     try:
         words = listen(request.app.state.engine, sample_id, turn_id, login.name)
     except ReviewError as error:

@@ -60,6 +60,10 @@ def test_a_recording_is_reached_only_through_its_own_sample(live_server: LiveSer
         heard = reviewer.get(f"{base}/{sample}/turns/{my_turn}/recording.webm")
         assert heard.status_code == 200 and heard.content == b"MINE-AUDIO"
         assert heard.headers["cache-control"] == "no-store"
+        # A link on another site, followed with the reviewer's cookie (SameSite=Lax), would write a listen in
+        # their name that they never made: refused, and nothing is audited.
+        lured = reviewer.get(f"{base}/{sample}/turns/{my_turn}/recording.webm", headers={"Sec-Fetch-Site": "cross-site"})
+        assert lured.status_code == 403 and b"MINE-AUDIO" not in lured.content
         # Another conversation's turn through my sample, a guessed sample, a guessed turn: one answer, 404.
         refused = [reviewer.get(f"{base}/{s}/turns/{t}/{kind}")
                    for s, t in ((sample, their_turn), (other_sample + 50, my_turn), (sample, their_turn + 50))

